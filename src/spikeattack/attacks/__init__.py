@@ -1,0 +1,30 @@
+"""Attacks: ``make_attack("pgd", model, eps=0.1, grad="rga")(x, y) -> x_adv``.
+
+One attack per module over the shared :class:`Attack` base; every attack takes every
+gradient estimator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import SpikingModel
+from .base import TARGET_MODES, Attack
+from .fgsm import FGSM
+from .pgd import BIM, PGD
+
+ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (FGSM, BIM, PGD)}
+ATTACKS["ifgsm"] = BIM  # Sharmin et al.'s name for BIM
+
+
+def make_attack(name: str, model: SpikingModel, **params: Any) -> Attack:
+    """Build attack ``name`` for ``model``; unknown names or parameters give a ``ValueError``."""
+    if name not in ATTACKS:
+        raise ValueError(f"attack: unknown name {name!r}; expected one of {', '.join(sorted(ATTACKS))}")
+    try:
+        return ATTACKS[name](model, **params)
+    except TypeError as exc:
+        raise ValueError(f"attack: bad parameters for {name}: {exc}") from exc
+
+
+__all__ = ["TARGET_MODES", "Attack", "FGSM", "BIM", "PGD", "ATTACKS", "make_attack"]

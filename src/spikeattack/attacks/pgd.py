@@ -1,0 +1,92 @@
+"""PGD (Madry et al. 2018) and BIM / I-FGSM (Kurakin et al. 2017).
+
+Iterated steepest ascent projected onto the ``eps``-ball (Linf or L2) and the [0, 1] box::
+
+    x_{k+1} = Proj( x_k + alpha * step(grad_x L(x_k)) ),  step = sign (Linf) or g/||g||_2 (L2)
+
+PGD starts from a uniform random point of the ball and may restart; for each input the
+restart with the highest final loss is kept (a successful one first). BIM is PGD from
+the clean input without restarts (Liang et al. eq. 4; Sharmin et al.'s I-FGSM).
+With ``early_stop`` an input stops moving once it is adversarial.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Attack, check_int, check_number
+from .projection import NORMS, normalized_step, project, random_in_ball
+
+
+class PGD(Attack):
+    name = "pgd"
+
+    def __init__(self, model, *, eps: float = 8 / 255, alpha: float | None = None, steps: int = 10,
+                 norm: str = "linf", random_start: bool = True, restarts: int = 1, **kwargs) -> None:
+        super().__init__(model, **kwargs)
+        self.eps = check_number("eps", eps, low=0)
+        self.steps = check_int("steps", steps)
+        if norm not in NORMS:
+            raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
+        self.norm = norm
+        self.alpha = self.default_alpha() if alpha is None else check_number("alpha", alpha, low=0, low_open=True)
+        self.random_start = bool(random_start)
+        self.restarts = check_int("restarts", restarts)
+
+    def default_alpha(self) -> float:
+        """2.5 * eps / steps (Madry et al.): enough to cross the ball and come back."""
+        return 2.5 * self.eps / self.steps
+
+    def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        best, best_loss, best_success = x.clone(), None, None
+        for _ in range(self.restarts):
+            start = random_in_ball(x, self.eps, self.norm, self.generator) if self.random_start else x
+            x_adv, loss = self.run(x, y, target, start)
+            success = self.is_success(x_adv, y, target)
+            if best_loss is None:
+                best, best_loss, best_success = x_adv, loss, success
+                continue
+            better = (success & ~best_success) | ((success == best_success) & (loss > best_loss))
+            mask = better.view(-1, *([1] * (x.dim() - 1)))
+            best = torch.where(mask, x_adv, best)
+            best_loss = torch.where(better, loss, best_loss)
+            best_success = best_success | success
+        return best
+
+    def run(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, start: torch.Tensor
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One PGD run from ``start``; returns the final point and its loss."""
+        x_adv = start.clone()
+        active = torch.ones(len(y), dtype=torch.bool, device=x.device)
+        loss = None
+        for _ in range(self.steps):
+            loss, grad = self.value_and_grad(x_adv, y, target)
+            step = x_adv + self.alpha * normalized_step(grad, self.norm)
+            new = project(step, x, self.eps, self.norm)
+            mask = active.view(-1, *([1] * (x.dim() - 1)))
+            x_adv = torch.where(mask, new, x_adv)
+            if self.early_stop:
+                active = active & ~self.is_success(x_adv, y, target)
+                if not active.any():
+                    break
+        with torch.no_grad():
+            final = self.loss(self.logits(x_adv), y, target)
+        return x_adv, final
+
+    def describe(self) -> dict:
+        return {**super().describe(), "eps": self.eps, "alpha": self.alpha, "steps": self.steps, "norm": self.norm,
+                "random_start": self.random_start, "restarts": self.restarts}
+
+
+class BIM(PGD):
+    """BIM / I-FGSM: PGD from the clean input, no restarts; default ``alpha = eps / steps``
+    (Kurakin et al.'s schedule reaches the ball's edge exactly in ``steps`` steps)."""
+
+    name = "bim"
+
+    def __init__(self, model, *, eps: float = 8 / 255, alpha: float | None = None, steps: int = 10,
+                 norm: str = "linf", **kwargs) -> None:
+        super().__init__(model, eps=eps, alpha=alpha, steps=steps, norm=norm, random_start=False, restarts=1, **kwargs)
+
+    def default_alpha(self) -> float:
+        return self.eps / self.steps

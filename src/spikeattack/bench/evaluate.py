@@ -1,0 +1,117 @@
+"""White-box, black-box (transfer) and cross evaluation of one attack against one target.
+
+``evaluate(target, data, attack, source=None)``: the attack is crafted on ``source`` (or on
+the target itself when ``source`` is None or the target: white-box) and the adversarial
+examples are judged by the target. A separately trained source of the same architecture
+(another seed) is the black-box setting of Hao et al. / Sharmin et al.; an ANN source
+against an SNN target (or the reverse) is the cross setting of Liang et al. Sec. VI-D.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from ..attacks import Attack
+from ..data import ImageDataset, iterate_batches
+from ..models import SpikingModel
+from .metrics import PerInput, Summary, perturbation_norms, summarize
+
+AttackFactory = Callable[[SpikingModel], Attack]
+
+
+def _check_pair(target: SpikingModel, source: SpikingModel) -> None:
+    if not isinstance(source, SpikingModel):
+        raise ValueError(f"source: expected a SpikingModel, got {type(source).__name__}")
+    if source.input_shape != target.input_shape or source.takes_sequence != target.takes_sequence:
+        raise ValueError(f"source: input shape {source.input_shape} differs from the target's {target.input_shape}")
+    if source.num_classes != target.num_classes:
+        raise ValueError(f"source: {source.num_classes} classes, but the target has {target.num_classes}")
+
+
+def evaluate(
+    target: SpikingModel,
+    data: ImageDataset | tuple[torch.Tensor, torch.Tensor],
+    attack: Attack | AttackFactory,
+    source: SpikingModel | None = None,
+    *,
+    targets: torch.Tensor | None = None,
+    batch_size: int = 128,
+    limit: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    keep_examples: bool = False,
+) -> tuple[Summary, PerInput]:
+    """Attack ``data`` (test split of a dataset, or ``(x, y)``) and score it on ``target``.
+
+    ``attack`` is an :class:`Attack` built on the crafting model, or a factory
+    ``model -> Attack``. ``targets`` are the classes for ``targeted="given"``.
+    Stochastic encoders of both models are reseeded from ``seed`` first, so a run is
+    reproducible; the attack keeps its own seed. Returns the summary and the per-input
+    outcomes (with ``keep_examples`` the adversarial inputs are kept in ``summary.extra``).
+    """
+    if not isinstance(target, SpikingModel):
+        raise ValueError(f"target: expected a SpikingModel, got {type(target).__name__}")
+    crafting = target if source is None else source
+    _check_pair(target, crafting)
+    if isinstance(attack, Attack):
+        if attack.model is not crafting:
+            raise ValueError("attack: it was built on another model than the crafting model "
+                             "(pass a factory, or build it on the source)")
+    elif callable(attack):
+        attack = attack(crafting)
+    else:
+        raise ValueError(f"attack: expected an Attack or a factory, got {type(attack).__name__}")
+    if isinstance(data, ImageDataset):
+        x_all, y_all = data.test_x, data.test_y
+    else:
+        x_all, y_all = data
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit: expected an integer >= 1, got {limit!r}")
+        x_all, y_all = x_all[:limit], y_all[:limit]
+    if targets is not None and len(targets) != len(y_all):
+        targets = targets[: len(y_all)]
+    for model in {id(target): target, id(crafting): crafting}.values():
+        reseed = getattr(model.encoder, "reseed", None)
+        if reseed is not None:
+            reseed(seed)
+    device = next(target.parameters()).device
+    was_training = target.training
+    target.eval()
+    parts: list[PerInput] = []
+    examples: list[torch.Tensor] = []
+    steps = math.ceil(len(y_all) / batch_size)
+    batches = iterate_batches(x_all, y_all, batch_size, shuffle=False)
+    start = 0
+    for xb, yb in tqdm(batches, total=steps, desc=attack.name, disable=not progress, leave=False, file=sys.stderr):
+        xb, yb = xb.to(device), yb.to(device)
+        tb = None if targets is None else targets[start:start + len(yb)].to(device)
+        start += len(yb)
+        with torch.no_grad():
+            clean_pred = target(xb).argmax(-1)
+        x_adv = attack(xb, yb, tb)
+        with torch.no_grad():
+            adv_pred = target(x_adv).argmax(-1)
+        if attack.targeted is not None and tb is None:
+            tb = attack.last_target
+        norms = perturbation_norms(xb, x_adv)
+        vanishing = attack.vanishing if attack.vanishing is not None else torch.zeros(len(yb), dtype=torch.bool)
+        parts.append(PerInput(label=yb.cpu(), clean_pred=clean_pred.cpu(), adv_pred=adv_pred.cpu(),
+                              target=None if tb is None else tb.cpu(), vanishing=vanishing.cpu(),
+                              **{k: v.cpu() for k, v in norms.items()}))
+        if keep_examples:
+            examples.append(x_adv.cpu())
+    target.train(was_training)
+    per = PerInput.concat(parts)
+    summary = summarize(per)
+    summary.extra.update({"attack": attack.name, "grad": attack.estimator.name,
+                          "scenario": "white-box" if crafting is target else "transfer",
+                          "config": attack.describe()})
+    if keep_examples:
+        summary.extra["examples"] = torch.cat(examples)
+    return summary, per

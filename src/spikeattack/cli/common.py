@@ -1,0 +1,52 @@
+"""Shared pieces of the command line: data options, devices, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import torch
+
+
+def add_data_args(parser: argparse.ArgumentParser, *, default: str | None = "digits") -> None:
+    from ..data import DATASETS
+
+    parser.add_argument("--dataset", default=default, metavar="NAME",
+                        help=f"dataset name: {', '.join(DATASETS)} (default: {default or 'from the checkpoint'})")
+    parser.add_argument("--data-root", default=None, metavar="DIR",
+                        help="folder holding the dataset files (default: $SPIKEATTACK_DATA; Fashion-MNIST also "
+                             "/usr/share/datasets/fashion-mnist)")
+    parser.add_argument("--resize", type=int, default=None, metavar="PX",
+                        help="downsample images to PX x PX by area averaging (default: keep; from the checkpoint)")
+
+
+def add_output_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout (progress on stderr)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def pick_device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"--device: {exc}") from exc
+
+
+def emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
+    """JSON object on stdout with ``--json``; the human summary otherwise."""
+    if args.json:
+        json.dump(result, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(text)
+
+
+def info(args: argparse.Namespace, message: str) -> None:
+    """Progress/info lines go to stderr so stdout stays machine-readable."""
+    if not getattr(args, "quiet", False):
+        print(message, file=sys.stderr)

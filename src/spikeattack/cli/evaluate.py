@@ -1,0 +1,54 @@
+"""``spikeattack eval``: clean accuracy of a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..data import load_dataset
+from ..training import accuracy, load_checkpoint
+from .common import add_data_args, add_output_args, emit, pick_device
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="clean accuracy of a checkpoint on a dataset's test split",
+                       description="Print the clean test accuracy of a checkpoint. "
+                                   "Example: spikeattack eval runs/models/digits-small_cnn-lif-seed0.pt")
+    p.add_argument("checkpoint", help="path written by 'spikeattack train'")
+    add_data_args(p, default=None)
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N test images only")
+    p.add_argument("--timesteps", "-T", type=int, default=None, help="evaluate with another number of time steps")
+    add_output_args(p)
+    p.set_defaults(func=run)
+
+
+def load_model_and_data(args: argparse.Namespace):
+    """The checkpoint's model on the chosen device, and its dataset (defaults from the checkpoint)."""
+    device = pick_device(args.device)
+    model, meta = load_checkpoint(args.checkpoint, map_location=device)
+    name = args.dataset or meta.get("dataset")
+    if name is None:
+        raise ValueError("--dataset: the checkpoint does not name its dataset; pass --dataset")
+    resize = args.resize if args.resize is not None else (meta.get("resize") if name == meta.get("dataset") else None)
+    data = load_dataset(name, args.data_root, resize=resize)
+    if tuple(data.input_shape) != model.input_shape or data.num_classes != model.num_classes:
+        raise ValueError(f"--dataset: {name} has inputs {tuple(data.input_shape)} and {data.num_classes} classes; "
+                         f"the model expects {model.input_shape} and {model.num_classes}")
+    return model, data, device
+
+
+def run(args: argparse.Namespace) -> int:
+    model, data, _ = load_model_and_data(args)
+    x, y = data.test_x, data.test_y
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ValueError(f"--limit: expected an integer >= 1, got {args.limit}")
+        x, y = x[: args.limit], y[: args.limit]
+    if args.timesteps is not None:
+        with model.override_timesteps(args.timesteps):
+            acc = accuracy(model, x, y, progress=not args.quiet)
+    else:
+        acc = accuracy(model, x, y, progress=not args.quiet)
+    result = {"checkpoint": args.checkpoint, "dataset": data.name, "n": len(y), "timesteps": model.timesteps
+              if args.timesteps is None else args.timesteps, "clean_accuracy": acc}
+    emit(args, result, f"clean accuracy {acc:.4f} on {len(y)} {data.name} test images")
+    return 0

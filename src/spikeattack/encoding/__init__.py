@@ -1,0 +1,97 @@
+"""Input encodings: an image ``[B, ...]`` in [0, 1] becomes a ``[T, B, ...]`` input sequence.
+
+- ``direct``: the image repeated T times (the analogue current is fed to the first layer).
+- ``poisson``: rate coding; at every step each pixel spikes with probability equal to its
+  intensity (the "Poisson encoder" of SpikingJelly / Bu et al. / Sharmin et al.; a
+  Bernoulli draw per step). Fresh noise at every forward, from a seeded generator, so
+  the attacker never sees the evaluation noise. The gradient is the straight-through
+  estimator of Bu et al. (CVPR 2023) eq. 20: d Poisson(x) / d x ~ d E[Poisson(x)] / d x = 1.
+- ``spikes``: the input is already a ``[T, B, ...]`` spike/event tensor (passed through).
+
+``rate(x)`` is the expected per-step input: the gradient estimators that follow the
+rate path feed it to the rate network.
+"""
+
+from __future__ import annotations
+
+import torch
+
+ENCODINGS = ("direct", "poisson", "spikes")
+
+
+class Encoder:
+    """Base encoder. ``encode(x, T)`` -> ``[T, B, ...]``; ``rate(x)`` -> ``[B, ...]``."""
+
+    name = "base"
+    takes_sequence = False  # True when the input is already [T, B, ...]
+    stochastic = False
+
+    def encode(self, x: torch.Tensor, timesteps: int) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def rate(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class DirectEncoder(Encoder):
+    name = "direct"
+
+    def encode(self, x: torch.Tensor, timesteps: int) -> torch.Tensor:
+        return x.unsqueeze(0).expand(timesteps, *x.shape)
+
+
+class PoissonEncoder(Encoder):
+    """Bernoulli spikes with p = x at every step; seeded; straight-through gradient."""
+
+    name = "poisson"
+    stochastic = True
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = int(seed)
+        self._generators: dict[torch.device, torch.Generator] = {}
+
+    def reseed(self, seed: int | None = None) -> None:
+        """Restart the noise stream (from ``seed``, or the encoder's own seed)."""
+        if seed is not None:
+            self.seed = int(seed)
+        self._generators.clear()
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        gen = self._generators.get(device)
+        if gen is None:
+            gen = torch.Generator(device=device)
+            gen.manual_seed(self.seed)
+            self._generators[device] = gen
+        return gen
+
+    def encode(self, x: torch.Tensor, timesteps: int) -> torch.Tensor:
+        noise = torch.rand((timesteps, *x.shape), generator=self._generator(x.device), device=x.device, dtype=x.dtype)
+        spikes = (noise < x.detach()).to(x.dtype)
+        xs = x.unsqueeze(0).expand_as(spikes)
+        return xs + (spikes - xs).detach()  # value: spikes; gradient: identity (STE)
+
+
+class SpikeInput(Encoder):
+    """Event/spike input that is already ``[T, B, ...]``; the rate is the time average."""
+
+    name = "spikes"
+    takes_sequence = True
+
+    def encode(self, x: torch.Tensor, timesteps: int) -> torch.Tensor:
+        return x
+
+    def rate(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(0)
+
+
+def make_encoder(name: str, seed: int = 0) -> Encoder:
+    """Build an encoder by name; ``bernoulli`` is accepted as an alias of ``poisson``."""
+    if name == "bernoulli":
+        name = "poisson"
+    if name == "direct":
+        return DirectEncoder()
+    if name == "poisson":
+        return PoissonEncoder(seed)
+    if name == "spikes":
+        return SpikeInput()
+    raise ValueError(f"encoding: unknown name {name!r}; expected one of {', '.join(ENCODINGS)} (or 'bernoulli')")

@@ -1,0 +1,163 @@
+"""Multi-step leaky integrate-and-fire (LIF / IF) neuron on ``[T, B, ...]`` currents.
+
+Dynamics (Bu et al. CVPR 2023 eq. 3-6; Liang et al. TNNLS 2021 eq. 1-2), per time step t:
+
+    m(t) = decay * u(t-1) + x(t)            # charge (membrane before firing)
+    s(t) = H(m(t) - threshold)              # fire; H has a surrogate derivative
+    u(t) = m(t) * (1 - s(t)) + v_reset * s(t)   # reset="hard"
+    u(t) = m(t) - threshold * s(t)              # reset="soft"
+
+``decay = 1`` is the IF neuron. Every forward starts from a fresh state
+(``u(0) = v_reset`` for hard reset, ``0`` for soft reset; with the default
+``v_reset = 0`` both are the zero state), so nothing leaks between batches.
+
+Two hooks serve the gradient estimators (a layer above) without the neuron knowing them:
+
+- ``probe``: a :class:`NeuronProbe` that records per-neuron statistics of the next
+  spiking forward (mean input current, firing rate, time-averaged surrogate derivative);
+- ``rate_fn``: when set, the neuron is in *rate mode*: its input is the rate network's
+  pre-activation ``[1, B, ...]`` and it returns ``rate_fn(input)`` instead of spiking.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .surrogate import Rectangular, Surrogate, spike
+
+RESETS = ("hard", "soft")
+
+
+class NeuronProbe:
+    """Accumulates one neuron layer's statistics over a multi-step forward.
+
+    After the forward: ``mean_current`` = (1/T) sum_t x(t), ``rate`` = (1/T) sum_t s(t),
+    ``mean_surrogate`` = (1/T) sum_t surrogate'(m(t) - threshold) (only when a
+    ``surrogate`` was given), each of shape ``[B, ...]``.
+    """
+
+    def __init__(self, surrogate: Surrogate | None = None) -> None:
+        self.surrogate = surrogate
+        self.steps = 0
+        self._current: torch.Tensor | None = None
+        self._spikes: torch.Tensor | None = None
+        self._surrogate: torch.Tensor | None = None
+
+    def observe(self, current: torch.Tensor, membrane: torch.Tensor, spikes: torch.Tensor, threshold: float) -> None:
+        current, membrane, spikes = current.detach(), membrane.detach(), spikes.detach()
+        if self.steps == 0:
+            self._current = current.clone()
+            self._spikes = spikes.clone()
+            if self.surrogate is not None:
+                self._surrogate = self.surrogate.derivative(membrane - threshold)
+        else:
+            self._current += current
+            self._spikes += spikes
+            if self.surrogate is not None:
+                self._surrogate += self.surrogate.derivative(membrane - threshold)
+        self.steps += 1
+
+    def _mean(self, total: torch.Tensor | None, what: str) -> torch.Tensor:
+        if total is None:
+            raise RuntimeError(f"NeuronProbe: no {what} recorded (no forward observed, or no surrogate given)")
+        return total / self.steps
+
+    @property
+    def mean_current(self) -> torch.Tensor:
+        return self._mean(self._current, "current")
+
+    @property
+    def rate(self) -> torch.Tensor:
+        return self._mean(self._spikes, "spikes")
+
+    @property
+    def mean_surrogate(self) -> torch.Tensor:
+        return self._mean(self._surrogate, "surrogate derivative")
+
+
+def _check_float(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+class LIFNeuron(nn.Module):
+    """Multi-step LIF neuron; ``decay=1.0`` gives IF. Input and output ``[T, B, ...]``."""
+
+    def __init__(
+        self,
+        decay: float = 1.0,
+        threshold: float = 1.0,
+        reset: str = "hard",
+        v_reset: float = 0.0,
+        surrogate: Surrogate | None = None,
+    ) -> None:
+        super().__init__()
+        self.decay = decay
+        self.threshold = threshold
+        if reset not in RESETS:
+            raise ValueError(f"reset: expected one of {RESETS}, got {reset!r}")
+        self.reset = reset
+        self.v_reset = _check_float("v_reset", v_reset)
+        if surrogate is not None and not isinstance(surrogate, Surrogate):
+            raise ValueError(f"surrogate: expected a Surrogate, got {type(surrogate).__name__}")
+        self.surrogate = surrogate if surrogate is not None else Rectangular(1.0)
+        self.probe: NeuronProbe | None = None
+        self.rate_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    # Validated on every assignment, so a context manager that overrides them is checked too.
+    @property
+    def decay(self) -> float:
+        return self._decay
+
+    @decay.setter
+    def decay(self, value: float) -> None:
+        value = _check_float("decay", value)
+        if not 0.0 < value <= 1.0:
+            raise ValueError(f"decay: expected a value in (0, 1], got {value}")
+        self._decay = value
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        value = _check_float("threshold", value)
+        if value <= 0:
+            raise ValueError(f"threshold: expected a value > 0, got {value}")
+        self._threshold = value
+
+    def extra_repr(self) -> str:
+        return (
+            f"decay={self.decay}, threshold={self.threshold}, reset={self.reset!r}, "
+            f"v_reset={self.v_reset}, surrogate={self.surrogate}"
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rate_fn is not None:
+            return self.rate_fn(x)
+        if x.dim() < 2:
+            raise ValueError(f"input: expected a [T, B, ...] tensor, got shape {tuple(x.shape)}")
+        hard = self.reset == "hard"
+        u = torch.full_like(x[0], self.v_reset) if hard else torch.zeros_like(x[0])
+        probe, out = self.probe, []
+        for t in range(x.shape[0]):
+            m = self.decay * u + x[t]
+            s = spike(m - self.threshold, self.surrogate)
+            if probe is not None:
+                probe.observe(x[t], m, s, self.threshold)
+            u = m * (1 - s) + self.v_reset * s if hard else m - self.threshold * s
+            out.append(s)
+        return torch.stack(out)
+
+
+class ReLUNeuron(nn.Module):
+    """The ANN twin's activation in place of a spiking neuron: ``max(x, 0)``, no state."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x)

@@ -1,0 +1,118 @@
+"""Surrogate derivatives of the Heaviside spike function.
+
+A surrogate is a small object with a width/shape parameter; ``derivative(u)`` is the
+value of d s / d u used in the backward pass, where ``u = m - threshold`` is the
+membrane potential relative to the threshold. ``spike(u, surrogate)`` is the spike
+function itself: Heaviside ``u >= 0`` forward, the surrogate derivative backward.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Surrogate:
+    """Base class; ``width`` is the shape parameter (support or sharpness)."""
+
+    width: float = 1.0
+    name = "base"
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.width, (int, float)) and math.isfinite(self.width) and self.width > 0):
+            raise ValueError(f"surrogate width: expected a finite number > 0, got {self.width!r}")
+
+    def derivative(self, u: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def to_config(self) -> dict:
+        return {"name": self.name, "width": float(self.width)}
+
+
+@dataclass(frozen=True)
+class Rectangular(Surrogate):
+    """Rectangular window: ``1/a`` on ``|u| <= a/2``, else 0 (``a = width``).
+
+    The default of STBP (Wu et al. 2018) and of Liang et al. (TNNLS 2021, eq. 3),
+    whose Table VI uses ``a = 0.5`` for spike inputs and ``a = 1`` for images.
+    """
+
+    name = "rectangular"
+
+    def derivative(self, u: torch.Tensor) -> torch.Tensor:
+        a = self.width
+        return (u.abs() <= a / 2).to(u.dtype) / a
+
+
+@dataclass(frozen=True)
+class Triangle(Surrogate):
+    """Triangle of half-width ``gamma``: ``max(gamma - |u|, 0) / gamma**2``.
+
+    The surrogate of HART (Hao et al., ICLR 2024); integrates to 1.
+    """
+
+    name = "triangle"
+
+    def derivative(self, u: torch.Tensor) -> torch.Tensor:
+        g = self.width
+        return (g - u.abs()).clamp_min(0) / (g * g)
+
+
+@dataclass(frozen=True)
+class Sigmoid(Surrogate):
+    """Derivative of ``sigmoid(alpha * u)``: ``alpha * s * (1 - s)``, ``alpha = width``."""
+
+    name = "sigmoid"
+    width: float = 4.0
+
+    def derivative(self, u: torch.Tensor) -> torch.Tensor:
+        s = torch.sigmoid(self.width * u)
+        return self.width * s * (1 - s)
+
+
+@dataclass(frozen=True)
+class ArcTan(Surrogate):
+    """Derivative of ``atan(pi/2 * alpha * u) / pi + 1/2``: ``alpha / 2 / (1 + (pi/2 alpha u)^2)``."""
+
+    name = "arctan"
+    width: float = 2.0
+
+    def derivative(self, u: torch.Tensor) -> torch.Tensor:
+        a = self.width
+        return (a / 2) / (1 + (math.pi / 2 * a * u) ** 2)
+
+
+SURROGATES: dict[str, type[Surrogate]] = {
+    cls.name: cls for cls in (Rectangular, Triangle, Sigmoid, ArcTan)
+}
+
+
+def make_surrogate(name: str, width: float | None = None) -> Surrogate:
+    """Build a surrogate by name (``rectangular``, ``triangle``, ``sigmoid``, ``arctan``)."""
+    if name not in SURROGATES:
+        raise ValueError(f"surrogate: unknown name {name!r}; expected one of {', '.join(SURROGATES)}")
+    cls = SURROGATES[name]
+    return cls() if width is None else cls(width=float(width))
+
+
+class _SpikeFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(u)
+        ctx.surrogate = surrogate
+        return (u >= 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        (u,) = ctx.saved_tensors
+        return grad_out * ctx.surrogate.derivative(u), None
+
+
+def spike(u: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:
+    """Heaviside ``u >= 0`` with ``surrogate.derivative(u)`` as its gradient."""
+    if not torch.is_grad_enabled() or not u.requires_grad:
+        return (u >= 0).to(u.dtype)
+    return _SpikeFunction.apply(u, surrogate)
