@@ -9,14 +9,19 @@ from ..registry import ArchSpec, register_arch
 
 
 @register_arch("small_cnn")
-def small_cnn(spec: ArchSpec, *, channels: tuple[int, int] = (32, 64), hidden: int = 128) -> nn.Module:
+def small_cnn(spec: ArchSpec, *, channels: tuple[int, int] = (32, 64), hidden: int = 128,
+              width: float = 1.0) -> nn.Module:
     """``c1 C3 - c2 C3 - AP2 - hidden FC - classes FC`` with batch-norm.
+
+    ``width`` multiplies both convolution widths (``--width 0.5``: 16 and 32 channels).
 
     Inputs larger than 16 px are downsampled early (stride-2 first convolution and an
     extra 2x2 average pool), so 28x28 images cost about as much as 8x8 ones per pixel
     row: ``28 -> 14 -> 7`` and ``8 -> 8 -> 4``.
     """
-    c1, c2 = channels
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise ValueError(f"width: expected a number > 0, got {width!r}")
+    c1, c2 = (max(1, round(c * width)) for c in channels)
     height, width = spec.input_size
     big = min(height, width) > 16
     stride = 2 if big else 1
