@@ -2,5 +2,6 @@
 
 from .evaluate import evaluate
 from .metrics import PerInput, Summary, perturbation_norms, summarize
+from .tune import TuneResult, tune_estimator
 
-__all__ = ["evaluate", "PerInput", "Summary", "perturbation_norms", "summarize"]
+__all__ = ["evaluate", "PerInput", "Summary", "perturbation_norms", "summarize", "TuneResult", "tune_estimator"]
