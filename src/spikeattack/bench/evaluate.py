@@ -67,9 +67,11 @@ def evaluate(
     else:
         raise ValueError(f"attack: expected an Attack or a factory, got {type(attack).__name__}")
     if isinstance(data, ImageDataset):
-        x_all, y_all = data.test_x, data.test_y
+        x_all, y_all = data.test_x, data.test_y  # [N, ...]; iterate_batches makes sequences time-first
     else:
         x_all, y_all = data
+        if target.takes_sequence:  # given time-first [T, N, ...]: batch along N
+            x_all = x_all.transpose(0, 1)
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"limit: expected an integer >= 1, got {limit!r}")
@@ -99,13 +101,13 @@ def evaluate(
             adv_pred = target(x_adv).argmax(-1)
         if attack.targeted is not None and tb is None:
             tb = attack.last_target
-        norms = perturbation_norms(xb, x_adv)
+        norms = perturbation_norms(xb, x_adv, batch_dim=1 if target.takes_sequence else 0)
         vanishing = attack.vanishing if attack.vanishing is not None else torch.zeros(len(yb), dtype=torch.bool)
         parts.append(PerInput(label=yb.cpu(), clean_pred=clean_pred.cpu(), adv_pred=adv_pred.cpu(),
                               target=None if tb is None else tb.cpu(), vanishing=vanishing.cpu(),
                               **{k: v.cpu() for k, v in norms.items()}))
         if keep_examples:
-            examples.append(x_adv.cpu())
+            examples.append(x_adv.cpu())  # batch along dim 1 for spike inputs
     target.train(was_training)
     per = PerInput.concat(parts)
     summary = summarize(per)
@@ -113,5 +115,5 @@ def evaluate(
                           "scenario": "white-box" if crafting is target else "transfer",
                           "config": attack.describe()})
     if keep_examples:
-        summary.extra["examples"] = torch.cat(examples)
+        summary.extra["examples"] = torch.cat(examples, dim=1 if target.takes_sequence else 0)
     return summary, per

@@ -79,18 +79,19 @@ def run(args: argparse.Namespace) -> int:
     if not crafting.is_spiking and (args.grad != "stbp" or args.grad_param):
         raise ValueError(f"--grad: the crafting model is an ANN, whose exact gradient is used; drop --grad {args.grad}")
     attack = make_attack(args.attack, crafting, **params)
-    x, y = data.test_x, data.test_y
+    x, y = data.split("test")
+    batch_dim = 1 if data.is_sequence else 0  # spike frames are time-first [T, N, ...]
     if args.limit is not None:
         if args.limit < 1:
             raise ValueError(f"--limit: expected an integer >= 1, got {args.limit}")
-        x, y = x[: args.limit], y[: args.limit]
+        x, y = x.narrow(batch_dim, 0, min(args.limit, len(y))), y[: args.limit]
     targets, excluded = None, 0
     if args.targeted == "given":
         if args.target_class is None or not 0 <= args.target_class < target.num_classes:
             raise ValueError(f"--target-class: expected a class in [0, {target.num_classes}) with --targeted given")
-        keep = y != args.target_class
-        excluded = int((~keep).sum())
-        x, y = x[keep], y[keep]
+        keep = (y != args.target_class).nonzero().squeeze(1)
+        excluded = len(y) - len(keep)
+        x, y = x.index_select(batch_dim, keep), y[keep]
         targets = torch.full_like(y, args.target_class)
     elif args.target_class is not None:
         raise ValueError("--target-class: only used with --targeted given")

@@ -23,7 +23,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--surrogate", default="rectangular", choices=tuple(SURROGATES),
                         help="surrogate derivative used by BPTT (default: rectangular)")
     parser.add_argument("--surrogate-width", type=float, default=1.0, help="surrogate width/shape (default: 1.0)")
-    parser.add_argument("--timesteps", "-T", type=int, default=8, help="simulation time steps T >= 1 (default: 8)")
+    parser.add_argument("--timesteps", "-T", type=int, default=None,
+                        help="simulation time steps T >= 1 (default: 8; event data: its number of frames)")
     parser.add_argument("--encoding", default="direct", choices=("direct", "poisson"),
                         help="input coding: direct (analogue repeat) or poisson (Bernoulli rate) (default: direct)")
     parser.add_argument("--normalize", action="store_true",
@@ -60,11 +61,19 @@ def model_config_from_args(args: argparse.Namespace, data, *, ann: bool) -> Mode
         mean = tuple(x.mean(dim=(0, 2, 3)).tolist())
         std = tuple(x.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist())
     c, h, w = data.input_shape
+    encoding, timesteps = args.encoding, 8 if args.timesteps is None else args.timesteps
+    if data.is_sequence:  # event frames: the input already is the spike train
+        if args.encoding != "direct" or args.normalize:
+            raise ValueError(f"--encoding: {data.name} holds spike frames; it takes no encoding or normalisation")
+        if args.timesteps is not None and args.timesteps != data.timesteps:
+            raise ValueError(f"--timesteps: {data.name} has {data.timesteps} frames per sample; bin it differently "
+                             f"instead of passing --timesteps {args.timesteps}")
+        encoding, timesteps = "spikes", data.timesteps
     return ModelConfig(
         arch=args.arch, in_channels=c, input_size=(h, w), num_classes=data.num_classes,
         neuron="relu" if ann else args.neuron, decay=1.0 if args.neuron == "if" else args.decay,
         threshold=args.threshold, reset=args.reset, surrogate=args.surrogate,
-        surrogate_width=args.surrogate_width, timesteps=args.timesteps, encoding=args.encoding,
+        surrogate_width=args.surrogate_width, timesteps=timesteps, encoding=encoding,
         encoder_seed=args.seed, mean=mean, std=std, arch_options=options,
     )
 
