@@ -157,6 +157,21 @@ class SpikingModel(nn.Module):
         finally:
             neuron.threshold = saved
 
+    @contextlib.contextmanager
+    def override_encoder(self, encoder) -> Iterator["SpikingModel"]:
+        """Use ``encoder`` inside the block (e.g. one that returns a fixed, gradient-carrying
+        spike train, so an attack can read the gradient per input spike); restored afterwards."""
+        from ..encoding import Encoder
+
+        if not isinstance(encoder, Encoder):
+            raise ValueError(f"encoder: expected an Encoder, got {type(encoder).__name__}")
+        saved = self.encoder
+        self.encoder = encoder
+        try:
+            yield self
+        finally:
+            self.encoder = saved
+
     # ------------------------------------------------------------------ twins
     def twin(self, config: ModelConfig) -> "SpikingModel":
         """A model of ``config`` (same architecture) carrying a copy of these weights."""
