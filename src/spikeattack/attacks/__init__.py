@@ -13,10 +13,11 @@ from .base import TARGET_MODES, Attack
 from .apgd import APGD
 from .cw import CWL2, LiangCW
 from .fgsm import FGSM
+from .noise import RandomNoise
 from .pgd import BIM, PGD
 from .rfgsm import RFGSM
 
-ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (FGSM, RFGSM, BIM, PGD, APGD, CWL2, LiangCW)}
+ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (FGSM, RFGSM, BIM, PGD, APGD, CWL2, LiangCW, RandomNoise)}
 ATTACKS["ifgsm"] = BIM  # Sharmin et al.'s name for BIM
 
 
@@ -30,5 +31,5 @@ def make_attack(name: str, model: SpikingModel, **params: Any) -> Attack:
         raise ValueError(f"attack: bad parameters for {name}: {exc}") from exc
 
 
-__all__ = ["TARGET_MODES", "Attack", "FGSM", "RFGSM", "BIM", "PGD", "APGD", "CWL2", "LiangCW", "ATTACKS",
+__all__ = ["TARGET_MODES", "Attack", "FGSM", "RFGSM", "BIM", "PGD", "APGD", "CWL2", "LiangCW", "RandomNoise", "ATTACKS",
            "make_attack"]

@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="gradient estimator of a spiking crafting model (default: stbp); an ANN always uses its exact gradient")
     p.add_argument("--grad-param", type=_grad_param, action="append", default=[], metavar="KEY=VALUE",
                    help="estimator parameter, e.g. gamma=0.5 for hart, beta=2 for rga (repeatable)")
+    p.add_argument("--attack-param", type=_grad_param, action="append", default=[], metavar="KEY=VALUE",
+                   help="attack-specific parameter, e.g. loss=dlr for apgd, c=0.1 for cw/cw-liang (repeatable)")
+    p.add_argument("--gamma", type=float, default=None, help="RSF flip probability of spike-bim (default: 0.05)")
     p.add_argument("--eps", type=float, default=None, help="perturbation budget in pixel units (default: attack's)")
     p.add_argument("--alpha", type=float, default=None, help="step size (default: attack's rule)")
     p.add_argument("--steps", type=int, default=None, help="iterations of iterative attacks")
@@ -62,7 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def attack_params(args: argparse.Namespace) -> dict:
     """Keyword arguments for the attack; only what the user set, so nothing is silently dropped."""
     params = {k: v for k, v in {"eps": args.eps, "alpha": args.alpha, "steps": args.steps, "norm": args.norm,
-                                "restarts": args.restarts}.items() if v is not None}
+                                "restarts": args.restarts, "gamma": args.gamma}.items() if v is not None}
+    for key, value in args.attack_param:
+        if key in params:
+            raise ValueError(f"--attack-param: {key} has its own flag; use it instead")
+        params[key] = int(value) if isinstance(value, float) and value.is_integer() and key in ("steps", "restarts",
+                                                                                                "search_steps") else value
     params.update(grad=args.grad, grad_params=dict(args.grad_param), targeted=args.targeted, eot=args.eot,
                   time_extend=args.time_extend, penultimate_threshold=args.penultimate_threshold,
                   early_stop=args.early_stop, seed=args.seed)

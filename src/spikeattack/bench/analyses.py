@@ -1,0 +1,53 @@
+"""Analyses from the papers that are not attacks.
+
+- :func:`spike_shuffle_accuracy`: Bu et al. (CVPR 2023) Sec. 4.1 — shuffle the order of each
+  neuron's spikes across time in every spiking layer (its rate is unchanged) and compare
+  the accuracy with the unshuffled one. A small change means the network is rate-coded,
+  which is what the rate-path gradient estimators assume.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import iterate_batches
+from ..models import SpikingModel
+from ..neurons import LIFNeuron
+
+
+def shuffle_time(spikes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Permute each neuron's spike train along time (dim 0), independently per neuron."""
+    keys = torch.rand(spikes.shape, generator=generator).to(spikes.device)
+    return spikes.gather(0, keys.argsort(dim=0))
+
+
+@torch.no_grad()
+def spike_shuffle_accuracy(model: SpikingModel, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0,
+                           batch_size: int = 256) -> dict[str, float]:
+    """Accuracy without and with every spiking layer's spikes shuffled over time."""
+    if not model.is_spiking:
+        raise ValueError("model: the spike-shuffle test needs a spiking model")
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    if model.takes_sequence:
+        x = x.transpose(0, 1)  # batch first for batching; iterate_batches restores [T, B, ...]
+
+    def run(shuffle: bool) -> float:
+        hooks = []
+        if shuffle:
+            for neuron in model.spiking_neurons():
+                hooks.append(neuron.register_forward_hook(lambda m, inp, out: shuffle_time(out, generator)))
+        try:
+            correct = 0
+            for xb, yb in iterate_batches(x, y, batch_size, shuffle=False):
+                correct += (model(xb.to(device)).argmax(-1).cpu() == yb).sum().item()
+            return correct / max(len(y), 1)
+        finally:
+            for h in hooks:
+                h.remove()
+
+    clean, shuffled = run(False), run(True)
+    model.train(was_training)
+    return {"accuracy": clean, "shuffled_accuracy": shuffled, "change": shuffled - clean}

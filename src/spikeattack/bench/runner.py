@@ -1,0 +1,206 @@
+"""Running an experiment: models trained on demand (cached by config hash), every cell
+written to the results store as soon as it finishes, finished cells skipped on re-runs.
+
+Cells are independent: ``shard=(i, n)`` runs the cells whose id hashes to ``i`` modulo
+``n``, so several processes (or machines sharing the folder) can split a run with no
+shared state but the store. The default is one process, every cell.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from ..attacks import ATTACKS, make_attack
+from ..data import ImageDataset, load_dataset
+from ..models import ModelConfig, SpikingModel, build_model
+from ..training import TrainConfig, accuracy, load_checkpoint, save_checkpoint, train_model
+from .analyses import spike_shuffle_accuracy
+from .evaluate import evaluate
+from .experiment import Cell, Experiment, ModelSpec, digest
+from .store import ResultsStore
+
+STORE_NAME = "results.sqlite"
+
+
+@dataclass
+class RunReport:
+    computed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    models_trained: list[str] = field(default_factory=list)
+
+
+class Runner:
+    """Executes an :class:`Experiment` into ``out_dir`` (``results.sqlite``, ``models/``)."""
+
+    def __init__(self, experiment: Experiment, out_dir: str | os.PathLike, *, device: str | None = None,
+                 progress: bool = True, log: Callable[[str], None] | None = None) -> None:
+        self.exp = experiment
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.progress = progress
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.store = ResultsStore(self.out / STORE_NAME)
+        self._data: ImageDataset | None = None
+        self._models: dict[str, SpikingModel] = {}
+        self.report = RunReport()
+
+    # ------------------------------------------------------------------ data & models
+    @property
+    def data(self) -> ImageDataset:
+        if self._data is None:
+            d = self.exp.data
+            kwargs = {k: d[k] for k in ("resize", "frames", "time_bins") if d.get(k) is not None}
+            self._data = load_dataset(d["dataset"], d.get("root"), **kwargs)
+        return self._data
+
+    def test_inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.data.split("test")
+        n = min(self.exp.data["limit"], len(y))
+        return (x[:, :n] if self.data.is_sequence else x[:n]), y[:n]
+
+    def model_config(self, spec: ModelSpec) -> ModelConfig:
+        c, h, w = self.data.input_shape
+        config = dict(spec.config)
+        if self.data.is_sequence:
+            config.update(encoding="spikes", timesteps=self.data.timesteps)
+        if spec.normalize:
+            x, _ = self.data.split("train")
+            dims = (0, 1, 3, 4) if self.data.is_sequence else (0, 2, 3)
+            config.update(mean=x.mean(dim=dims).tolist(), std=x.std(dim=dims).clamp_min(1e-6).tolist())
+        return ModelConfig(in_channels=c, input_size=(h, w), num_classes=self.data.num_classes,
+                           encoder_seed=spec.seed, **config)
+
+    def model(self, name: str) -> SpikingModel:
+        """The trained model ``name``: from the cache folder, or trained (or converted) now."""
+        if name in self._models:
+            return self._models[name]
+        spec = self.exp.models[name]
+        key = self.exp.model_key(name)
+        path = self.out / "models" / f"{key}.pt"
+        if path.exists():
+            model, meta = load_checkpoint(path, map_location=self.device)
+        else:
+            model, meta = self._build(spec)
+            save_checkpoint(path, model, meta)
+            self.report.models_trained.append(name)
+        x, y = self.test_inputs()
+        clean = accuracy(model, x.transpose(0, 1) if model.takes_sequence else x, y)
+        self.store.put_model(key, self.exp.name, name, str(path), model.config.to_dict(), clean, meta)
+        self._models[name] = model.eval()
+        return model
+
+    def _build(self, spec: ModelSpec) -> tuple[SpikingModel, dict]:
+        if spec.convert_from is not None:
+            from ..training.conversion import convert_ann_to_snn
+
+            ann = self.model(spec.convert_from)
+            calib, _ = self.data.split("train")
+            calib = calib[torch.randperm(len(calib), generator=torch.Generator().manual_seed(spec.seed))[:512]]
+            cfg = self.model_config(spec)
+            self.log(f"converting {spec.convert_from} -> {spec.name} (T={cfg.timesteps})")
+            result = convert_ann_to_snn(ann, calib.to(self.device), timesteps=cfg.timesteps, **spec.convert)
+            model, info = result if isinstance(result, tuple) else (result, {})
+            return model, {"converted_from": spec.convert_from, "conversion": info}
+        torch.manual_seed(spec.seed)
+        model = build_model(self.model_config(spec)).to(self.device)
+        perturb = None
+        if spec.adv is not None:
+            from ..training.adversarial import adversarial_perturbation
+
+            perturb = adversarial_perturbation(**spec.adv)
+        self.log(f"training {spec.name} ({'spiking' if spec.is_spiking else 'ANN'}, seed {spec.seed}"
+                 f"{', adversarial' if perturb else ''})")
+        history = train_model(model, self.data, TrainConfig(**spec.train, seed=spec.seed), perturb=perturb,
+                              progress=self.progress, evaluate_each_epoch=False)
+        return model, {"name": spec.name, "history": history.to_list(), "adv": spec.adv}
+
+    # ------------------------------------------------------------------ cells
+    def attack_factory(self, cell: Cell) -> Callable[[SpikingModel], object]:
+        params = dict(cell.params)
+        accepted = inspect.signature(ATTACKS[cell.attack].__init__).parameters
+        params = {k: v for k, v in params.items() if k in accepted}  # a grid's params serve several attacks
+        if cell.eps is not None:
+            params["eps"] = cell.eps
+
+        def factory(model: SpikingModel):
+            grad = cell.grad if model.is_spiking else None
+            grad_params = cell.grad_params if model.is_spiking else None
+            return make_attack(cell.attack, model, grad=grad, grad_params=grad_params, seed=self.exp.seed, **params)
+
+        return factory
+
+    def run_cell(self, cell: Cell) -> dict:
+        target, source = self.model(cell.target), self.model(cell.source)
+        x, y = self.test_inputs()
+        start = time.perf_counter()
+        summary, per = evaluate(target, (x, y), self.attack_factory(cell), None if source is target else source,
+                                seed=self.exp.seed, batch_size=self.exp.data.get("batch_size", 128))
+        summary.extra.pop("examples", None)
+        config = summary.extra.pop("config")
+        return {"experiment": self.exp.name, "target": cell.target, "source": cell.source,
+                "scenario": cell.scenario, "attack": cell.attack, "grad": cell.grad, "eps": cell.eps,
+                "config": cell.config(self.exp) | {"attack_config": config},
+                "metrics": summary.to_dict(),
+                "per_input": {"label": per.label.tolist(), "clean_pred": per.clean_pred.tolist(),
+                              "adv_pred": per.adv_pred.tolist(),
+                              "target": None if per.target is None else per.target.tolist(),
+                              "vanishing": per.vanishing.tolist()},
+                "seconds": time.perf_counter() - start}
+
+    def run(self, shard: tuple[int, int] = (0, 1)) -> RunReport:
+        index, count = shard
+        if not (isinstance(count, int) and count >= 1 and isinstance(index, int) and 0 <= index < count):
+            raise ValueError(f"shard: expected i/n with 0 <= i < n, got {index}/{count}")
+        start = time.perf_counter()
+        finished = self.store.finished_ids()
+        todo = []
+        for cell in self.exp.cells:
+            cid = cell.id(self.exp)
+            if int(cid, 16) % count != index:
+                continue
+            if cid in finished:
+                self.report.skipped += 1
+            else:
+                todo.append((cid, cell))
+        self.log(f"experiment {self.exp.name}: {len(todo)} cells to run, {self.report.skipped} already finished")
+        for cid, cell in tqdm(todo, desc="cells", disable=not self.progress, file=sys.stderr):
+            row = self.run_cell(cell)
+            if self.store.put(cid, row):
+                self.report.computed += 1
+        if index == 0:
+            self.run_analyses()
+        self.report.seconds = time.perf_counter() - start
+        return self.report
+
+    def run_analyses(self) -> None:
+        """Analyses named in the experiment's ``[analyses]`` table (skipped when stored)."""
+        if self.exp.analyses.get("spike_shuffle", False):
+            x, y = self.test_inputs()
+            for name, spec in self.exp.models.items():
+                if not spec.is_spiking or "#seed" in name:
+                    continue
+                aid = digest({"kind": "spike_shuffle", "model": self.exp.model_key(name), "seed": self.exp.seed})
+                if self.store.has_analysis(aid):
+                    continue
+                result = spike_shuffle_accuracy(self.model(name), x, y, seed=self.exp.seed)
+                self.store.put_analysis(aid, self.exp.name, "spike_shuffle", name, result)
+
+
+def run_experiment(experiment: Experiment, out_dir: str | os.PathLike, **kwargs) -> RunReport:
+    shard = kwargs.pop("shard", (0, 1))
+    runner = Runner(experiment, out_dir, **kwargs)
+    try:
+        return runner.run(shard)
+    finally:
+        runner.store.close()
