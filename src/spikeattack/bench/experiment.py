@@ -4,6 +4,7 @@ An experiment is a TOML file (see ``spikeattack/bench/presets/*.toml``)::
 
     name = "demo"
     seed = 0
+    # paper = "hart"          # reference numbers to print beside ours (spikeattack reproduce)
 
     [data]
     dataset = "digits"        # any name of spikeattack.data.DATASETS
@@ -29,6 +30,7 @@ An experiment is a TOML file (see ``spikeattack/bench/presets/*.toml``)::
     scenarios = ["white-box", "black-box"]   # black-box: same config, seed + 1
     cross = ["ann"]           # crafted on these models (ANN vs SNN, conversion vs BPTT ...)
     params = { steps = 10 }   # attack parameters
+    # variant = "uth=2"       # label for grids that differ only in params (stored as attack@variant)
 
 Model-table keys besides ModelConfig fields: ``epochs, lr, loss, batch_size, optimizer,
 schedule, weight_decay`` (training), ``adv = {attack, eps, steps, grad, ...}`` (adversarial
@@ -64,9 +66,9 @@ MODEL_FIELDS = {"arch", "neuron", "decay", "threshold", "reset", "v_reset", "sur
 TRAIN_FIELDS = {"epochs", "lr", "loss", "batch_size", "optimizer", "schedule", "weight_decay", "momentum"}
 MODEL_EXTRA = {"adv", "convert_from", "convert_method", "convert_percentile", "seed", "normalize"}
 SCENARIOS = ("white-box", "black-box")
-TOP_KEYS = {"name", "seed", "description", "data", "train", "models", "grid", "analyses"}
+TOP_KEYS = {"name", "seed", "description", "paper", "data", "train", "models", "grid", "analyses"}
 DATA_KEYS = {"dataset", "root", "limit", "batch_size", "resize", "frames", "time_bins"}
-GRID_KEYS = {"targets", "attacks", "estimators", "eps", "scenarios", "cross", "params", "grad_params"}
+GRID_KEYS = {"targets", "attacks", "estimators", "eps", "scenarios", "cross", "params", "grad_params", "variant"}
 ANALYSES_KEYS = {"spike_shuffle", "hart_gamma", "noise_baseline"}
 
 
@@ -123,12 +125,18 @@ class Cell:
     eps: float | None
     params: dict[str, Any]
     grad_params: dict[str, Any]
+    variant: str = ""
+
+    @property
+    def label(self) -> str:
+        """The attack as stored and reported: ``spike-bim@uth=2`` for a grid with ``variant``."""
+        return f"{self.attack}@{self.variant}" if self.variant else self.attack
 
     def config(self, experiment: "Experiment") -> dict[str, Any]:
         data = experiment.data
         return {"target": experiment.model_key(self.target), "source": experiment.model_key(self.source),
                 "scenario": self.scenario, "attack": self.attack, "grad": self.grad, "eps": self.eps,
-                "params": self.params, "grad_params": self.grad_params,
+                "params": self.params, "grad_params": self.grad_params, "variant": self.variant,
                 "data": {k: data.get(k) for k in ("dataset", "resize", "frames", "time_bins", "limit")},
                 "seed": experiment.seed}
 
@@ -145,6 +153,8 @@ class Experiment:
     cells: list[Cell]
     analyses: dict[str, Any]
     source_text: str = ""
+    paper: str | None = None
+    description: str = ""
 
     def model_key(self, name: str) -> str:
         return self.models[name].key(self.data, self)
@@ -289,6 +299,7 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
         cross = model_names(g.get("cross", []), "grid.cross")
         params = dict(g.get("params", {}))
         grad_params = dict(g.get("grad_params", {}))
+        variant = str(g.get("variant", ""))
         for target in targets:
             sources: list[tuple[str, str]] = []
             if "white-box" in scenarios:
@@ -307,10 +318,11 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
                 for grad in grads:
                     gp = grad_params.get(grad, {}) if isinstance(grad_params.get(grad), dict) else {}
                     cells.append(Cell(target, source, scenario, attack, grad, None if eps is None else float(eps),
-                                      params, gp))
+                                      params, gp, variant))
     analyses = dict(raw.get("analyses", {}))
     check.keys(analyses, ANALYSES_KEYS, "analyses", "analyses")
-    return Experiment(str(raw.get("name", Path(path).stem)), seed, data, models, cells, analyses, text)
+    return Experiment(str(raw.get("name", Path(path).stem)), seed, data, models, cells, analyses, text,
+                      raw.get("paper"), str(raw.get("description", "")))
 
 
 def load_experiment(path: str | Path) -> Experiment:

@@ -149,7 +149,7 @@ class Runner:
         summary.extra.pop("examples", None)
         config = summary.extra.pop("config")
         return {"experiment": self.exp.name, "target": cell.target, "source": cell.source,
-                "scenario": cell.scenario, "attack": cell.attack, "grad": cell.grad, "eps": cell.eps,
+                "scenario": cell.scenario, "attack": cell.label, "grad": cell.grad, "eps": cell.eps,
                 "config": cell.config(self.exp) | {"attack_config": config},
                 "metrics": summary.to_dict(),
                 "per_input": {"label": per.label.tolist(), "clean_pred": per.clean_pred.tolist(),
