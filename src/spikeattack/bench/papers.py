@@ -1,0 +1,110 @@
+"""Published numbers to print beside ours (``spikeattack reproduce``).
+
+Each reference row names the paper's setting and value, and a selector for the cell of
+our run that plays the same role (same attack, estimator, scenario and target model
+role). At ``small`` scale our targets are small nets on the embedded digits data, so the
+numbers are comparable in their *ordering and trends* (which estimator is strongest,
+white- vs black-box, leaky vs IF, robust vs plain target), not in absolute value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reference:
+    setting: str          # the paper's row, in its own words
+    value: float          # the paper's number (percent)
+    metric: str           # "asr", "accuracy_loss", "clean_accuracy", "shuffle_change"
+    select: dict[str, Any]  # our cell: target, attack, grad, scenario, eps (or "max"/"min")
+
+
+HART_T2 = "Hao et al. ICLR 2024, Table 2 (CIFAR-10 VGG-11, eps 8/255, white-box)"
+HART_T3 = "Hao et al. ICLR 2024, Table 3 (CIFAR-10 VGG-11, eps 8/255, black-box)"
+
+
+def _hart_rows() -> list[Reference]:
+    rows = []
+    table2 = {  # lambda -> attack -> (CBA, BPTR, STBP, RGA, HART)
+        "0.5": {"fgsm": (60.40, 82.67, 91.71, 93.63, 96.28), "pgd": (42.13, 99.21, 99.95, 99.92, 100.00)},
+        "1.0": {"fgsm": (71.76, 88.76, 86.28, 93.74, 96.22), "pgd": (67.94, 99.63, 99.70, 99.94, 99.97)},
+        "0.9*": {"fgsm": (25.49, 41.77, 55.41, 56.76, 58.70), "pgd": (20.77, 61.45, 78.55, 74.42, 83.54)},
+    }
+    table3 = {"0.5": {"fgsm": (43.04, 63.44, 77.77, 79.65, 82.68), "pgd": (23.50, 84.21, 95.99, 95.36, 96.74)}}
+    grads = ("cba", "bptr", "stbp", "rga", "hart")
+    targets = {"0.5": "snn@decay=0.5", "1.0": "snn@decay=1.0", "0.9*": "snn-adv"}
+    for table, scenario, source in ((table2, "white-box", HART_T2), (table3, "black-box", HART_T3)):
+        for lam, attacks in table.items():
+            for attack, values in attacks.items():
+                for grad, value in zip(grads, values):
+                    rows.append(Reference(f"{source}: lambda={lam} {attack.upper()} {grad.upper()}", value, "asr",
+                                          {"target": targets[lam], "attack": attack, "grad": grad,
+                                           "scenario": scenario, "eps": "min"}))
+    return rows
+
+
+def _rga_rows() -> list[Reference]:
+    src = "Bu et al. CVPR 2023, Table 1 (CIFAR-10 VGG-11 STBP-trained, T=8, hard reset)"
+    rows = [Reference(f"{src}: lambda={lam} shuffled minus clean accuracy", change, "shuffle_change",
+                      {"target": f"snn@decay={lam}"})
+            for lam, change in (("0.5", 91.225 - 91.48), ("0.9", 92.545 - 93.03), ("1.0", 92.214 - 93.06))]
+    return rows
+
+
+def _sharmin_rows() -> list[Reference]:
+    src = "Sharmin et al. 2019, Sec. V-A (CIFAR-10 VGG-9, FGSM white-box, eps 8/255): accuracy loss"
+    return [Reference(f"{src}: ANN", 27.8, "accuracy_loss", {"target": "ann", "attack": "fgsm", "grad": "exact",
+                                                               "scenario": "white-box", "eps": "min"}),
+            Reference(f"{src}: SNN-I (converted)", 43.5, "accuracy_loss",
+                      {"target": "snn-i", "attack": "fgsm", "grad": "cba", "scenario": "white-box", "eps": "min"}),
+            Reference(f"{src}: SNN-II (spike-based BP)", 35.5, "accuracy_loss",
+                      {"target": "snn-ii", "attack": "fgsm", "grad": "cba", "scenario": "white-box", "eps": "min"})]
+
+
+REFERENCES: dict[str, list[Reference]] = {"hart": _hart_rows(), "rga": _rga_rows(), "sharmin": _sharmin_rows(),
+                                          "liang": []}
+
+
+def _pick(rows: list[dict], select: dict[str, Any]) -> dict | None:
+    found = [r for r in rows if all(r.get(k) == v for k, v in select.items() if k != "eps")]
+    if not found:
+        return None
+    eps = select.get("eps")
+    if eps in ("min", "max"):
+        values = sorted({r["eps"] for r in found if r["eps"] is not None})
+        if values:
+            target = values[0] if eps == "min" else values[-1]
+            found = [r for r in found if r["eps"] == target]
+    elif eps is not None:
+        found = [r for r in found if r["eps"] is not None and abs(r["eps"] - eps) < 1e-9]
+    return found[0] if found else None
+
+
+def comparison_rows(paper: str, rows: list[dict], analyses: list[dict]) -> list[dict[str, Any]]:
+    """``[{setting, paper, ours, note}]`` for ``paper``'s references found in our results."""
+    if paper not in REFERENCES:
+        raise ValueError(f"paper: expected one of {', '.join(REFERENCES)}, got {paper!r}")
+    out = []
+    for ref in REFERENCES[paper]:
+        ours, note = None, ""
+        if ref.metric == "shuffle_change":
+            match = [a for a in analyses if a["kind"] == "spike_shuffle" and a["subject"] == ref.select["target"]]
+            if match:
+                ours = 100 * match[0]["result"]["change"]
+        else:
+            row = _pick(rows, ref.select)
+            if row is not None:
+                ours = 100 * row["metrics"][ref.metric] if row["metrics"].get(ref.metric) is not None else None
+                note = f"{row['target']} {row['attack']} {row['grad']} {row['scenario']} eps={row['eps']}"
+        out.append({"setting": ref.setting, "paper": ref.value, "ours": ours, "note": note})
+    return out
+
+
+def comparison_markdown(paper: str, rows: list[dict], analyses: list[dict]) -> str:
+    lines = ["| paper setting | paper (%) | ours (%) | our cell |", "|---|---:|---:|---|"]
+    for r in comparison_rows(paper, rows, analyses):
+        ours = "—" if r["ours"] is None else f"{r['ours']:.2f}"
+        lines.append(f"| {r['setting']} | {r['paper']:.2f} | {ours} | {r['note']} |")
+    return "\n".join(lines)
