@@ -16,9 +16,11 @@ from .fgsm import FGSM
 from .noise import RandomNoise
 from .pgd import BIM, PGD
 from .rfgsm import RFGSM
+from .spike_bim import SpikeBIM
 
 ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (FGSM, RFGSM, BIM, PGD, APGD, CWL2, LiangCW, RandomNoise)}
 ATTACKS["ifgsm"] = BIM  # Sharmin et al.'s name for BIM
+ATTACKS["spike-bim"] = SpikeBIM
 
 
 def make_attack(name: str, model: SpikingModel, **params: Any) -> Attack:
@@ -32,4 +34,4 @@ def make_attack(name: str, model: SpikingModel, **params: Any) -> Attack:
 
 
 __all__ = ["TARGET_MODES", "Attack", "FGSM", "RFGSM", "BIM", "PGD", "APGD", "CWL2", "LiangCW", "RandomNoise", "ATTACKS",
-           "make_attack"]
+           "make_attack", "SpikeBIM"]

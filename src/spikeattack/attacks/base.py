@@ -53,6 +53,8 @@ class Attack(ABC):
     name = "attack"
     #: whether the attack works on images in [0, 1] (True) or on binary spike tensors.
     image_domain = True
+    #: whether the attack follows a gradient (False for the random-noise baseline).
+    uses_gradient = True
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ from ..data import load_dataset
 from ..models import ARCHS, ModelConfig, build_model
 from ..neurons import RESETS, SURROGATES
 from ..training import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, save_checkpoint, train_model
+from ..training.adversarial import adversarial_perturbation
 from .common import add_data_args, add_output_args, emit, info, pick_device
 
 
@@ -35,7 +36,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a spiking network (or its ANN twin) with BPTT",
                        description="Train a spiking network with backpropagation through time and save a checkpoint "
-                                   "(weights + full config). Example: spikeattack train --dataset digits --epochs 10")
+                                   "(weights + full config). Example: spikeattack train --dataset digits --epochs 10; "
+                                   "adversarial training: spikeattack train --dataset digits --adv pgd --adv-eps 0.1 "
+                                   "--adv-steps 3 --adv-grad bptr")
     add_data_args(p)
     add_model_args(p)
     p.add_argument("--ann", action="store_true", help="train the ANN twin (ReLU in place of the neuron, one step)")
@@ -48,9 +51,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed for weights, batches, dropout and encoder noise (default: 0)")
     p.add_argument("--limit-train", type=int, default=None, metavar="N", help="train on a seeded subset of N images")
-    p.add_argument("--out", default=None, help="checkpoint path (default: runs/models/<dataset>-<arch>-<kind>-seed<seed>.pt)")
+    p.add_argument("--out", default=None, help="checkpoint path (default: runs/models/<dataset>-<arch>-<kind>[-adv<attack>]-seed<seed>.pt)")
+    adv = p.add_argument_group("adversarial training",
+                               "train on adversarial examples crafted on the model being trained (Madry et al.); "
+                               "e.g. --adv pgd --adv-eps 0.1 --adv-steps 3 --adv-grad bptr")
+    adv.add_argument("--adv", default=None, metavar="ATTACK",
+                     help="attack that crafts the training examples: fgsm, rfgsm, bim, pgd, apgd, noise")
+    adv.add_argument("--adv-eps", type=float, default=None, help="Linf budget in pixel units, in (0, 1] (required with --adv)")
+    adv.add_argument("--adv-steps", type=int, default=None, help="iterations of multi-step attacks (default: 3)")
+    adv.add_argument("--adv-alpha", type=float, default=None, help="step size (default: the attack's own)")
+    adv.add_argument("--adv-grad", default=None, metavar="ESTIMATOR",
+                     help="gradient estimator used to craft: stbp, bptr, rga, hart, cba (default: stbp)")
+    adv.add_argument("--adv-ratio", type=float, default=None,
+                     help="share of each batch replaced by adversarial examples, in (0, 1]; 1 = Madry, 0.5 = mixed "
+                          "(default: 1)")
     add_output_args(p)
     p.set_defaults(func=run)
+
+
+_ADV_FLAGS = {"eps": "--adv-eps", "steps": "--adv-steps", "alpha": "--adv-alpha", "grad": "--adv-grad",
+              "ratio": "--adv-ratio"}
+
+
+def perturbation_from_args(args: argparse.Namespace):
+    """The adversarial-training hook of the ``--adv*`` flags, or ``None`` without ``--adv``."""
+    given = [flag for name, flag in _ADV_FLAGS.items() if getattr(args, f"adv_{name}", None) is not None]
+    if args.adv is None:
+        if given:
+            raise ValueError(f"--adv: {', '.join(given)} given without --adv ATTACK (e.g. --adv pgd)")
+        return None
+    if args.adv_eps is None:
+        raise ValueError("--adv-eps: required with --adv (the Linf budget in pixel units, e.g. 0.1)")
+    settings = {"eps": args.adv_eps, "steps": 3 if args.adv_steps is None else args.adv_steps,
+                "alpha": args.adv_alpha, "grad": args.adv_grad or "stbp",
+                "ratio": 1.0 if args.adv_ratio is None else args.adv_ratio}
+    try:
+        return adversarial_perturbation(args.adv, seed=args.seed, **settings)
+    except ValueError as exc:  # name the flag, not the Python argument
+        name, _, rest = str(exc).partition(":")
+        flag = "--adv" if name == "attack" else _ADV_FLAGS.get(name)
+        raise ValueError(f"{flag}:{rest}" if flag else str(exc)) from exc
 
 
 def model_config_from_args(args: argparse.Namespace, data, *, ann: bool) -> ModelConfig:
@@ -79,6 +119,7 @@ def model_config_from_args(args: argparse.Namespace, data, *, ann: bool) -> Mode
 
 
 def run(args: argparse.Namespace) -> int:
+    perturb = perturbation_from_args(args)  # validate the --adv flags before loading anything
     device = pick_device(args.device)
     data = load_dataset(args.dataset, args.data_root, resize=args.resize)
     if args.limit_train is not None:
@@ -89,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     model = build_model(config).to(device)
     kind = "ann" if args.ann else config.neuron
-    out = args.out or os.path.join("runs", "models", f"{args.dataset}-{args.arch}-{kind}-seed{args.seed}.pt")
+    tag = "" if perturb is None else f"-adv{perturb.attack}"
+    out = args.out or os.path.join("runs", "models", f"{args.dataset}-{args.arch}-{kind}{tag}-seed{args.seed}.pt")
     info(args, f"training {kind} {args.arch} on {args.dataset} ({len(data.train_y)} train / {len(data.test_y)} test, "
                f"T={model.timesteps}, device={device})")
 
@@ -97,12 +139,16 @@ def run(args: argparse.Namespace) -> int:
         info(args, f"epoch {rec.epoch:3d}  loss {rec.loss:.4f}  train {rec.train_accuracy:.4f}  "
                    f"test {rec.test_accuracy:.4f}  ({rec.seconds:.1f} s)")
 
-    history = train_model(model, data, train_cfg, progress=not args.quiet, log=log)
+    if perturb is not None:
+        info(args, f"adversarial training: {perturb.describe()}")
+    history = train_model(model, data, train_cfg, perturb=perturb, progress=not args.quiet, log=log)
     metadata = {"dataset": args.dataset, "resize": args.resize, "train": vars(train_cfg) | {"limit_train": args.limit_train},
-                "history": history.to_list(), "test_accuracy": history.final_test_accuracy}
+                "history": history.to_list(), "test_accuracy": history.final_test_accuracy,
+                "adversarial": None if perturb is None else perturb.describe()}
     save_checkpoint(out, model, metadata)
     result = {"checkpoint": out, "dataset": args.dataset, "arch": args.arch, "kind": kind,
               "timesteps": model.timesteps, "epochs": args.epochs, "test_accuracy": history.final_test_accuracy,
-              "epoch_seconds": [round(e.seconds, 2) for e in history.epochs]}
+              "epoch_seconds": [round(e.seconds, 2) for e in history.epochs],
+              "adversarial": None if perturb is None else perturb.describe()}
     emit(args, result, f"test accuracy {history.final_test_accuracy:.4f}; checkpoint written to {out}")
     return 0

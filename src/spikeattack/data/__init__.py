@@ -1,4 +1,5 @@
-"""Datasets (embedded digits; MNIST, Fashion-MNIST, CIFAR from local folders) and batching."""
+"""Datasets (embedded digits; MNIST, Fashion-MNIST, CIFAR-10/100 from local folders, never
+downloaded) and seeded mini-batching."""
 
 from .base import ImageDataset, iterate_batches
 from .registry import DATASETS, load_dataset

@@ -1,39 +1,145 @@
-"""``load_dataset(name, root)``: every dataset by name, loaded from local files only."""
+"""``load_dataset(name, root)``: every dataset by name, from embedded data or local files only.
+
+Nothing is ever downloaded. Folder datasets are looked for, in order:
+
+1. an explicit ``root`` (the CLI's ``--data-root``) -- when given, nothing else is searched;
+2. otherwise the folder in the environment variable ``SPIKEATTACK_DATA``;
+3. then, for Fashion-MNIST only, ``/usr/share/datasets/fashion-mnist`` (Debian/Ubuntu package
+   ``dataset-fashion-mnist``).
+
+For each such base folder the files may lie in the folder itself, in ``<base>/<name>`` or in the
+official sub-folders (``MNIST/raw``, ``FashionMNIST/raw``, ``cifar-10-batches-py``,
+``cifar-100-python``), also below ``<base>/<name>``. All files of a dataset must be in one folder.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from .base import ImageDataset, to_float
-from .cifar import load_cifar
+from .base import ImageDataset, as_count, to_float
+from .cifar import CIFAR10_FILES, CIFAR100_FILES, load_cifar
 from .digits import load_digits_dataset
-from .idx import load_idx_dataset
+from .idx import IDX_FILES, idx_names, load_idx
 
+ENV_VAR = "SPIKEATTACK_DATA"
+FASHION_MNIST_DEFAULT = "/usr/share/datasets/fashion-mnist"
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
 
 
+@dataclass(frozen=True)
+class _Files:
+    """Where one folder dataset's files are: key -> accepted names (official name first)."""
+
+    names: dict[str, tuple[str, ...]]
+    subfolders: tuple[str, ...]
+    load: Callable[[str, dict[str, Path]], ImageDataset]
+    defaults: tuple[str, ...] = ()
+    note: str = ""
+
+
+_IDX_NOTE = " (each also accepted gzipped as '<name>.gz' and spelled '.idx' as in 'train-images.idx3-ubyte')"
+_FOLDER_DATASETS = {
+    "mnist": _Files({k: idx_names(v) for k, v in IDX_FILES.items()}, ("MNIST/raw", "MNIST", "raw"),
+                    load_idx, note=_IDX_NOTE),
+    "fashion-mnist": _Files({k: idx_names(v) for k, v in IDX_FILES.items()},
+                            ("FashionMNIST/raw", "FashionMNIST", "fashion_mnist", "raw"), load_idx,
+                            defaults=(FASHION_MNIST_DEFAULT,), note=_IDX_NOTE),
+    "cifar10": _Files({k: (v,) for k, v in CIFAR10_FILES.items()}, ("cifar-10-batches-py",), load_cifar,
+                      note=" (the extracted official 'CIFAR-10 python version', cifar-10-python.tar.gz)"),
+    "cifar100": _Files({k: (v,) for k, v in CIFAR100_FILES.items()}, ("cifar-100-python",), load_cifar,
+                       note=" (the extracted official 'CIFAR-100 python version', cifar-100-python.tar.gz)"),
+}
+
+
+def search_folders(name: str, root: str | os.PathLike | None = None) -> list[Path]:
+    """The folders searched for dataset ``name``'s files, in order (no duplicates)."""
+    spec = _FOLDER_DATASETS[name]
+    if root is not None:
+        bases = [Path(root).expanduser()]
+    else:
+        env = os.environ.get(ENV_VAR, "").strip()
+        bases = [Path(env).expanduser()] if env else []
+    folders: list[Path] = []
+    for base in bases:
+        folders += [base, base / name] + [base / s for s in spec.subfolders] + [base / name / s for s in spec.subfolders]
+    if root is None:
+        folders += [Path(d) for d in spec.defaults]
+    return list(dict.fromkeys(folders))
+
+
+def find_files(name: str, root: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Locate all files of dataset ``name`` in the first searched folder that holds every one of
+    them; ``FileNotFoundError`` listing the expected names and the folders searched otherwise."""
+    spec = _FOLDER_DATASETS[name]
+    folders = search_folders(name, root)
+    best: tuple[Path, dict[str, Path]] | None = None
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        found = {}
+        for key, names in spec.names.items():
+            hit = next((folder / n for n in names if (folder / n).is_file()), None)
+            if hit is not None:
+                found[key] = hit
+        if len(found) == len(spec.names):
+            return found
+        if found and (best is None or len(found) > len(best[1])):
+            best = (folder, found)
+    expected = ", ".join(names[0] for names in spec.names.values())
+    if folders:
+        searched = "; searched: " + ", ".join(str(f) for f in folders)
+    else:
+        searched = f"; searched no folder (no root was given and {ENV_VAR} is not set)"
+    hints = ""
+    if root is not None and Path(root).expanduser().is_file():
+        hints += f" {root} is a file, not a folder (extract an archive first and pass its folder)."
+    if best is not None:
+        missing = [spec.names[k][0] for k in spec.names if k not in best[1]]
+        hints += f" {best[0]} holds some of the files but lacks {', '.join(missing)}."
+    raise FileNotFoundError(
+        f"dataset {name!r}: expected the files {expected}{spec.note} together in one folder{searched}.{hints} "
+        f"Pass --data-root DIR (load_dataset(..., root=DIR)) or set the environment variable {ENV_VAR} "
+        f"to the folder that holds them; nothing is downloaded."
+    )
+
+
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    return F.adaptive_avg_pool2d(to_float(x), size)
+    """Area-average ``[N, C, H, W]`` down to ``size x size``; float32 in [0, 1] for uint8 input."""
+    x = to_float(x)
+    h, w = x.shape[-2:]
+    if h % size == 0 and w % size == 0:
+        return F.avg_pool2d(x, (h // size, w // size))
+    return F.adaptive_avg_pool2d(x, size)
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, *, resize: int | None = None) -> ImageDataset:
-    """Load dataset ``name``. ``root``: the folder with its files (default: ``$SPIKEATTACK_DATA``;
-    Fashion-MNIST also ``/usr/share/datasets/fashion-mnist``); ``digits`` is embedded and needs none.
-    ``resize``: downsample to ``resize x resize`` by area averaging (float32 result)."""
-    if name == "digits":
-        data = load_digits_dataset()
-    elif name in ("mnist", "fashion-mnist"):
-        data = load_idx_dataset(name, root)
-    elif name in ("cifar10", "cifar100"):
-        data = load_cifar(name, root)
-    else:
+    """Load dataset ``name`` (one of ``DATASETS``); nothing is downloaded.
+
+    ``root``: the folder holding the official files (see the module docstring for the search
+    order: ``root``, else ``$SPIKEATTACK_DATA``, else for Fashion-MNIST the Debian package's
+    folder). ``digits`` is embedded in scikit-learn and ignores ``root``: it has no files.
+    ``resize``: downsample to ``resize x resize`` by area averaging (at most the image side); the
+    images then are float32 in [0, 1]. Without it, MNIST / Fashion-MNIST / CIFAR stay uint8.
+    """
+    if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"dataset: unknown name {name!r}; expected one of {', '.join(DATASETS)}")
     if resize is not None:
-        if isinstance(resize, bool) or not isinstance(resize, int) or resize < 1:
-            raise ValueError(f"resize: expected an integer >= 1, got {resize!r}")
+        resize = as_count(resize, "resize")
+    if name == "digits":
+        data = load_digits_dataset()
+    else:
+        data = _FOLDER_DATASETS[name].load(name, find_files(name, root))
+    if resize is not None:
+        h, w = data.train_x.shape[-2:]
+        if resize > min(h, w):
+            raise ValueError(f"resize: expected at most the image side {min(h, w)} of {name} (it only "
+                             f"downsamples), got {resize}")
         data = ImageDataset(data.name, _resize(data.train_x, resize), data.train_y,
                             _resize(data.test_x, resize), data.test_y, data.num_classes)
     return data
