@@ -20,6 +20,7 @@ from ..attacks import Attack
 from ..data import ImageDataset, iterate_batches
 from ..models import SpikingModel
 from .metrics import PerInput, Summary, perturbation_norms, summarize
+from .spike_metrics import spike_summary
 
 AttackFactory = Callable[[SpikingModel], Attack]
 
@@ -87,6 +88,7 @@ def evaluate(
     target.eval()
     parts: list[PerInput] = []
     examples: list[torch.Tensor] = []
+    spike_parts: list[dict] = []  # spike-domain metrics (flips, flip rate, RSF, iterations) per batch
     steps = math.ceil(len(y_all) / batch_size)
     batches = iterate_batches(x_all, y_all, batch_size, shuffle=False)
     start = 0
@@ -106,6 +108,8 @@ def evaluate(
         parts.append(PerInput(label=yb.cpu(), clean_pred=clean_pred.cpu(), adv_pred=adv_pred.cpu(),
                               target=None if tb is None else tb.cpu(), vanishing=vanishing.cpu(),
                               **{k: v.cpu() for k, v in norms.items()}))
+        if not attack.image_domain:
+            spike_parts.append(spike_summary(xb, x_adv, attack))
         if keep_examples:
             examples.append(x_adv.cpu())  # batch along dim 1 for spike inputs
     target.train(was_training)
@@ -114,6 +118,11 @@ def evaluate(
     summary.extra.update({"attack": attack.name, "grad": attack.estimator.name,
                           "scenario": "white-box" if crafting is target else "transfer",
                           "config": attack.describe()})
+    if spike_parts:
+        total = sum(p["n"] for p in spike_parts)
+        for key in ("flips", "flip_rate", "rsf", "iterations"):
+            values = [(p[key], p["n"]) for p in spike_parts if p[key] is not None]
+            summary.extra[key] = sum(v * n for v, n in values) / total if values and total else None
     if keep_examples:
         summary.extra["examples"] = torch.cat(examples, dim=1 if target.takes_sequence else 0)
     return summary, per

@@ -6,7 +6,8 @@ only stored rows (and the models' configs) and returns :class:`Flag` objects tha
 cells involved:
 
 1. ``vanishing-gradients`` — an estimator whose input gradient was all zero for more than
-   5 % of the inputs of some cell (``metrics.vanishing / metrics.n``). Spiking nets with
+   5 % of the inputs of some cell (``metrics.vanishing / metrics.n``; the ``noise`` baseline,
+   which computes no gradient, is skipped). Spiking nets with
    silent layers give STBP/BPTR no gradient at all; an attack with no gradient fails and
    the model looks robust.
 2. ``no-eot`` — a cell crafted on a model with a stochastic encoder (``poisson`` or
@@ -81,7 +82,8 @@ def vanishing_flags(rows: Iterable[dict[str, Any]], threshold: float = VANISHING
     """Rule 1: per estimator, the cells where more than ``threshold`` of the inputs had an all-zero gradient."""
     by_grad: dict[str, list[dict]] = {}
     for r in rows:
-        by_grad.setdefault(r["grad"], []).append(r)
+        if r["attack"].split("@")[0] != NOISE_ATTACK:  # the noise baseline computes no gradient
+            by_grad.setdefault(r["grad"], []).append(r)
     flags = []
     for grad, group in by_grad.items():
         bad = [r for r in group if r["metrics"].get("n") and (r["metrics"].get("vanishing") or 0) / r["metrics"]["n"]

@@ -697,6 +697,10 @@ class ReportBuilder:
             if wc:
                 ax.plot([p[0] for p in wc], [100 * p[1] for p in wc], linestyle="--", color="black", marker="s",
                         markersize=4, label="worst case")
+        eps_values = sorted({float(r["eps"]) for r in rows})
+        if len(eps_values) <= 8:
+            ax.set_xticks(eps_values)
+            ax.set_xticklabels([format_eps(e) for e in eps_values])
         ax.set_xlabel(_eps_axis_label(rows))
         ax.set_ylabel("attack success rate (%)")
         ax.set_ylim(-2, 102)
@@ -734,12 +738,14 @@ class ReportBuilder:
         lines: dict[tuple, dict] = {}
         for r in rows:
             lines.setdefault((estimator_label(r), eps_key(r["eps"])), {})[names[r["target"]]] = _asr(r)
-        styles = ["-", "--", ":", "-."]
+        styles, markers = ["-", "--", ":", "-."], ["o", "s", "^", "D", "v"]
         eps_values = sorted({k[1] for k in lines}, key=_sort_eps)
-        for i, (label, eps) in enumerate(sorted(lines, key=lambda k: (_order_key(k[0]), _sort_eps(k[1])))):
+        labels = sorted({k[0] for k in lines}, key=_order_key)
+        for label, eps in sorted(lines, key=lambda k: (_order_key(k[0]), _sort_eps(k[1]))):
             pts = sorted(lines[(label, eps)].items())
-            ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", color=_color(label, i),
-                    linestyle=styles[eps_values.index(eps) % len(styles)],
+            j = eps_values.index(eps)
+            ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker=markers[j % len(markers)],
+                    color=_color(label, labels.index(label)), linestyle=styles[j % len(styles)],
                     label=f"{label.upper() if label in COLORS else label}, ε={format_eps(eps)}")
         ax.set_xticks(values)
         ax.set_xlabel(axis)

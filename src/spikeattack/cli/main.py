@@ -9,7 +9,7 @@ from .. import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import attack, bench, convert, demo, evaluate, reproduce, train
+    from . import attack, bench, convert, demo, evaluate, report, reproduce, train
 
     parser = argparse.ArgumentParser(
         prog="spikeattack",
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"spikeattack {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (train, convert, evaluate, attack, bench, reproduce, demo):
+    for module in (train, convert, evaluate, attack, bench, reproduce, report, demo):
         module.register(sub)
     return parser
 

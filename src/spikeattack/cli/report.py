@@ -1,0 +1,150 @@
+"""``spikeattack report`` (write the report of a run) and ``spikeattack results`` (list/filter its cells)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import add_output_args, emit
+
+STORE_NAME = "results.sqlite"
+RESULT_COLUMNS = ("target", "source", "scenario", "attack", "grad", "eps", "n", "clean_acc", "asr", "robust_acc",
+                  "linf", "l2", "vanishing")
+
+
+def store_path(run: str) -> Path:
+    """``RUN`` is a run folder holding ``results.sqlite`` or the SQLite file itself (never created here)."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / STORE_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"RUN: no {STORE_NAME} in the folder {run!r} (run 'spikeattack bench' first)")
+        return path
+    if not path.is_file():
+        raise FileNotFoundError(f"RUN: no run folder or results store at {run!r}")
+    return path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="write the report of a run (Markdown, self-contained HTML, plots)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write report.md, a self-contained report.html and plots/*.png from a run's results store:\n"
+                    "worst-case robust accuracy over estimators (the number to quote), the estimator comparison in\n"
+                    "the layout of the HART tables, white- vs black-box, ANN vs SNN transfer, ASR vs eps/decay/T,\n"
+                    "the spike-shuffle test and evaluation-hygiene flags.\n\n"
+                    "Example: spikeattack report runs/demo\n"
+                    "Example: spikeattack report runs/demo/results.sqlite --experiment demo --out /tmp/rep --json")
+    p.add_argument("run", metavar="RUN", help="run folder holding results.sqlite, or the sqlite file itself")
+    p.add_argument("--experiment", default=None, metavar="NAME", help="report only this experiment (default: all)")
+    p.add_argument("--out", default=None, metavar="DIR", help="folder for the report (default: the run folder)")
+    add_output_args(p)
+    p.set_defaults(func=run)
+
+    q = sub.add_parser(
+        "results", help="list and filter the result cells of a run (table, CSV or JSON)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="List the finished cells of a run's results store, filtered by target, attack, estimator,\n"
+                    "scenario and eps; as an aligned text table, CSV (columns + metrics) or JSON.\n\n"
+                    "Example: spikeattack results runs/demo --attack pgd --scenario white-box\n"
+                    "Example: spikeattack results runs/demo --grad rga --eps 0.1 --format csv > rga.csv")
+    q.add_argument("run", metavar="RUN", help="run folder holding results.sqlite, or the sqlite file itself")
+    q.add_argument("--experiment", default=None, metavar="NAME", help="only this experiment")
+    q.add_argument("--target", default=None, help="only cells judged by this model")
+    q.add_argument("--source", default=None, help="only cells crafted on this model")
+    q.add_argument("--attack", default=None, help="only this attack (as stored, e.g. pgd or spike-bim@uth=2)")
+    q.add_argument("--grad", default=None, help="only this estimator (stbp, bptr, rga, hart, cba, exact)")
+    q.add_argument("--scenario", default=None,
+                   help="white-box, black-box, cross (every cross:<model>) or one cross:<model>")
+    q.add_argument("--eps", type=float, default=None, help="only this perturbation budget")
+    q.add_argument("--format", default="table", choices=("table", "csv", "json"),
+                   help="output format (default: table; --json is the same as --format json)")
+    add_output_args(q)
+    q.set_defaults(func=run_results)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench.hygiene import hygiene_flags
+    from ..bench.report import write_report
+    from ..bench.store import ResultsStore
+    from ..bench.worstcase import headline, worst_case_groups
+
+    path = store_path(args.run)
+    out = args.out if args.out is not None else str(path.parent)
+    with ResultsStore(path) as store:
+        paths = write_report(store, out, experiment=args.experiment)
+        rows, models = store.rows(experiment=args.experiment), store.models(args.experiment)
+    heads = headline(worst_case_groups(rows, errors=[]))
+    flags = hygiene_flags(rows, models)
+    result = {k: str(v) for k, v in paths.items()}
+    result.update(headline=heads, hygiene_flags=len(flags), cells=len(rows))
+    lines = [f"report: {paths['markdown']}", f"html:   {paths['html']}", f"plots:  {paths['plots']}"]
+    if heads:
+        lines.append("worst-case robust accuracy (white-box, min over attacks and estimators):")
+        for h in heads:
+            eps = "—" if h["eps"] is None else f"{h['eps']:g}"
+            lines.append(f"  {h['target']} eps={eps}: {100 * h['robust_accuracy']:.2f}% "
+                         f"(weakest against {h['attack']}, strongest estimator {h['strongest_estimator']})")
+    else:
+        lines.append("no white-box results: no headline number")
+    if flags:
+        lines.append(f"{len(flags)} evaluation-hygiene flag(s): see the report's hygiene section")
+    emit(args, result, "\n".join(lines))
+    return 0
+
+
+def _matches(row: dict, args: argparse.Namespace) -> bool:
+    if args.scenario is not None:
+        scenario = row["scenario"]
+        if args.scenario == "cross":
+            if not scenario.startswith("cross"):
+                return False
+        elif scenario != args.scenario:
+            return False
+    if args.eps is not None and (row["eps"] is None or abs(row["eps"] - args.eps) > 1e-9):
+        return False
+    return True
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def results_table(rows: list[dict]) -> str:
+    """An aligned plain-text table of cells (percent columns as fractions, 4 significant digits)."""
+    body = []
+    for r in rows:
+        m = r["metrics"]
+        body.append([r["target"], r["source"], r["scenario"], r["attack"], r["grad"], r["eps"], m.get("n"),
+                     m.get("clean_accuracy"), m.get("asr"), m.get("robust_accuracy"), m.get("linf"), m.get("l2"),
+                     m.get("vanishing")])
+    text = [[_fmt(v) for v in row] for row in body]
+    widths = [max([len(h)] + [len(row[i]) for row in text]) for i, h in enumerate(RESULT_COLUMNS)]
+    numeric = [False] * 5 + [True] * 8
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric)).rstrip()
+
+    return "\n".join([line(list(RESULT_COLUMNS)), line(["-" * w for w in widths])] + [line(row) for row in text])
+
+
+def run_results(args: argparse.Namespace) -> int:
+    from ..bench.store import ResultsStore, export_rows
+
+    path = store_path(args.run)
+    with ResultsStore(path) as store:
+        rows = store.rows(experiment=args.experiment, target=args.target, source=args.source, attack=args.attack,
+                          grad=args.grad)
+    rows = [r for r in rows if _matches(r, args)]
+    fmt = "json" if args.json else args.format
+    if fmt == "table":
+        print(results_table(rows) if rows else "no cells match")
+    else:
+        text = export_rows(rows, fmt)
+        print(text, end="" if text.endswith("\n") else "\n")
+    return 0
+
