@@ -360,11 +360,14 @@ def test_markdown_tables_are_valid_gfm_and_bold_the_best(report):
 def test_report_without_matplotlib_keeps_tables(run_dir, tmp_path, monkeypatch):
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "asr_vs_eps_old.png").write_bytes(b"stale plot of an earlier report")
+    (tmp_path / "plots" / "users_own.png").write_bytes(b"not ours")
     paths = write_report(run_dir / "results.sqlite", tmp_path)
     md, html = paths["markdown"].read_text(), paths["html"].read_text()
     assert PLOTS_HINT in md and "pip install spikeattack[plots]" in html
     assert HEADER_LINE in md and "data:image/png" not in html and "![" not in md
-    assert not list(tmp_path.glob("plots/*.png"))
+    assert [p.name for p in tmp_path.glob("plots/*.png")] == ["users_own.png"]
 
 
 def test_report_sweeps_over_timesteps_and_empty_sections(tmp_path):

@@ -63,8 +63,20 @@ def _sharmin_rows() -> list[Reference]:
                       {"target": "snn-ii", "attack": "fgsm", "grad": "cba", "scenario": "white-box", "eps": "min"})]
 
 
+def _liang_rows() -> list[Reference]:
+    src = "Liang et al. TNNLS 2021, Table VII (N-MNIST, spike-BIM, no threshold tuning)"
+    values = {("mse", "untargeted"): 97.38, ("mse", "targeted"): 99.44, ("ce", "untargeted"): 90.12,
+              ("ce", "targeted"): 16.78}
+    rows = []
+    for (loss, mode), value in values.items():
+        attack = "spike-bim" if mode == "untargeted" else "spike-bim@targeted"
+        rows.append(Reference(f"{src}: {loss.upper()} loss, {mode}", value, "asr",
+                              {"target": f"snn-{loss}", "attack": attack, "grad": "stbp", "scenario": "white-box"}))
+    return rows
+
+
 REFERENCES: dict[str, list[Reference]] = {"hart": _hart_rows(), "rga": _rga_rows(), "sharmin": _sharmin_rows(),
-                                          "liang": []}
+                                          "liang": _liang_rows()}
 
 
 def _pick(rows: list[dict], select: dict[str, Any]) -> dict | None:

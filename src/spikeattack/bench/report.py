@@ -214,12 +214,19 @@ def _matplotlib():
     return Figure, FigureCanvasAgg
 
 
+PLOT_PREFIXES = ("asr_vs_", "white_vs_black_")
+
+
 class Plotter:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.mpl = _matplotlib()
         self.names: set[str] = set()
         self.written: list[Path] = []
+        if folder.is_dir():  # plots of an earlier report of this folder (only the names this module writes)
+            for old in folder.glob("*.png"):
+                if old.name.startswith(PLOT_PREFIXES):
+                    old.unlink()
 
     @property
     def available(self) -> bool:
@@ -376,6 +383,7 @@ class ReportBuilder:
         self.headline = headline(self.groups)
         self.flags: list[Flag] = hygiene_flags(rows, models)
         self.model_by_name = {(m["experiment"], m["name"]): m for m in models}
+        self._noise: dict[tuple, list[dict]] = {}
 
     def build(self) -> Document:
         d = self.doc
@@ -440,7 +448,7 @@ class ReportBuilder:
         d = self.doc
         d.heading(2, "Estimator comparison (HART Tables 2/3 layout)")
         rows_in = [r for r in self.rows if scenario_kind(r["scenario"]) in ("white-box", "black-box")
-                   and r["grad"] != "exact"]
+                   and r["grad"] != "exact" and not _is_noise(r)]
         if not rows_in:
             d.para("No white- or black-box results crafted with a spiking-gradient estimator.")
             return
@@ -544,10 +552,11 @@ class ReportBuilder:
             return
         by_target: dict[tuple, list] = {}
         for w, b in pairs:
-            by_target.setdefault((w["experiment"], w["target"]), []).append((w, b))
-        for (experiment, target), items in by_target.items():
-            path = self._plot_white_black(self.name(experiment, target), items)
-            d.image(path, f"White- vs black-box ASR on {self.name(experiment, target)} (same attack, estimator, eps).")
+            by_target.setdefault((w["experiment"], w["target"], w["attack"]), []).append((w, b))
+        for (experiment, target, attack), items in by_target.items():
+            path = self._plot_white_black(self.name(experiment, target), attack, items)
+            d.image(path, f"White- vs black-box ASR on {self.name(experiment, target)}, {attack} "
+                          "(same estimator and eps; one panel per eps).")
 
     def section_cross(self) -> None:
         d = self.doc
@@ -582,10 +591,18 @@ class ReportBuilder:
         d = self.doc
         d.heading(2, "ASR vs eps")
         series: dict[tuple, list[dict]] = {}
+        noise: dict[tuple, list[dict]] = {}
         for r in self.rows:
             if r["eps"] is None:
                 continue
-            series.setdefault((r["experiment"], r["target"], r["attack"], r["scenario"]), []).append(r)
+            if _is_noise(r):
+                noise.setdefault((r["experiment"], r["target"]), []).append(r)
+            else:
+                series.setdefault((r["experiment"], r["target"], r["attack"], r["scenario"]), []).append(r)
+        for (experiment, target), rows in noise.items():  # no white-box figure to overlay it on: its own figure
+            if not any(k[:2] == (experiment, target) and k[3] == "white-box" for k in series):
+                series[(experiment, target, rows[0]["attack"], rows[0]["scenario"])] = rows
+        self._noise = noise
         if not series:
             d.para("No results with an eps budget.")
             return
@@ -593,7 +610,7 @@ class ReportBuilder:
             d.para(PLOTS_HINT)
             return
         d.para("One figure per target, attack and scenario; one line per estimator; dashed black: worst case over "
-               "estimators.")
+               "estimators; dotted grey (white-box figures, when run): the random-noise baseline of the same size.")
         for key in sorted(series, key=lambda k: (k[0], k[1], k[2], _scenario_rank(k[3]))):
             experiment, target, attack, scenario = key
             path = self._plot_eps(key, series[key])
@@ -683,13 +700,21 @@ class ReportBuilder:
         fig = self.plots.figure()
         ax = fig.add_subplot()
         by_label: dict[str, dict[float, float]] = {}
+        noise_only = all(_is_noise(r) for r in rows)
         for r in rows:
             if _asr(r) is not None:
-                by_label.setdefault(estimator_label(r), {})[float(r["eps"])] = _asr(r)
+                label = "random signs (no gradient)" if noise_only else estimator_label(r)
+                by_label.setdefault(label, {})[float(r["eps"])] = _asr(r)
         for i, label in enumerate(sorted(by_label, key=_order_key)):
             pts = sorted(by_label[label].items())
             ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", color=_color(label, i),
                     label=label.upper() if label in COLORS else label)
+        baseline = self._noise.get((experiment, target)) if scenario == "white-box" else None
+        if baseline and not noise_only:
+            pts = sorted({float(r["eps"]): _asr(r) for r in baseline if _asr(r) is not None}.items())
+            ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], linestyle=":", color="grey", marker="x",
+                    label="random noise")
+            rows = rows + baseline
         if len(by_label) >= 2:
             wc = sorted((w.eps, w.asr) for w in self.groups if w.experiment == experiment and w.target == target
                         and w.attack == attack and w.scenario == scenario_kind(scenario) and w.eps is not None
@@ -706,30 +731,38 @@ class ReportBuilder:
         ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)
         n = rows[0]["metrics"].get("n")
-        ax.set_title(f"{self.name(experiment, target)}: {attack}, {scenario}" + (f" (n={n})" if n else ""))
+        sources = {r["source"] for r in rows if not _is_noise(r)}
+        via = f" from {self.name(experiment, sources.pop())}" if scenario == "black-box" and len(sources) == 1 else ""
+        ax.set_title(f"{self.name(experiment, target)}: {attack}, {scenario}{via}" + (f" (n={n})" if n else ""))
         ax.legend(title="estimator", loc="best", fontsize="small")
         return self.plots.save(fig, f"asr_vs_eps_{self.name(experiment, target)}_{attack}_{scenario}")
 
-    def _plot_white_black(self, target: str, pairs: list[tuple[dict, dict]]) -> Path:
-        labels = [f"{w['attack']}/{estimator_label(w)}\nε={format_eps(w['eps'])}" for w, _ in pairs]
-        width = min(16.0, max(6.4, 0.55 * len(pairs) + 2))
-        fig = self.plots.figure(width, 4.4)
-        ax = fig.add_subplot()
-        xs = list(range(len(pairs)))
-        ax.bar([x - 0.2 for x in xs], [100 * (_asr(w) or 0) for w, _ in pairs], width=0.4, label="white-box",
-               color="#1f77b4")
-        ax.bar([x + 0.2 for x in xs], [100 * (_asr(b) or 0) for _, b in pairs], width=0.4, label="black-box (transfer)",
-               color="#ff7f0e")
-        ax.set_xticks(xs)
-        ax.set_xticklabels(labels, fontsize="small", rotation=45 if len(pairs) > 8 else 0,
-                           ha="right" if len(pairs) > 8 else "center")
-        ax.set_ylabel("attack success rate (%)")
-        ax.set_xlabel("attack / estimator, ε")
-        ax.set_ylim(0, 105)
-        ax.grid(axis="y", alpha=0.3)
-        ax.set_title(f"{target}: white-box vs black-box ASR")
-        ax.legend(loc="best", fontsize="small")
-        return self.plots.save(fig, f"white_vs_black_{target}")
+    def _plot_white_black(self, target: str, attack: str, pairs: list[tuple[dict, dict]]) -> Path:
+        eps_values = sorted({eps_key(w["eps"]) for w, _ in pairs}, key=_sort_eps)
+        labels = sorted({estimator_label(w) for w, _ in pairs}, key=_order_key)
+        panels = len(eps_values)
+        width = min(18.0, max(6.4, panels * (1.0 + 0.55 * len(labels)) + 1.2))
+        fig = self.plots.figure(width, 4.2)
+        axes = fig.subplots(1, panels, sharey=True, squeeze=False)[0]
+        for ax, eps in zip(axes, eps_values):
+            by_label = {estimator_label(w): (w, b) for w, b in pairs if eps_key(w["eps"]) == eps}
+            xs = list(range(len(labels)))
+            white = [100 * (_asr(by_label[lab][0]) or 0) if lab in by_label else 0 for lab in labels]
+            black = [100 * (_asr(by_label[lab][1]) or 0) if lab in by_label else 0 for lab in labels]
+            ax.bar([x - 0.2 for x in xs], white, width=0.4, label="white-box", color="#1f77b4")
+            ax.bar([x + 0.2 for x in xs], black, width=0.4, label="black-box (transfer)", color="#ff7f0e")
+            ax.set_xticks(xs)
+            ax.set_xticklabels([lab.upper() if lab in COLORS else lab for lab in labels], fontsize="small",
+                               rotation=30 if len(labels) > 6 else 0)
+            ax.set_title(f"ε = {format_eps(eps)}", fontsize="medium")
+            ax.set_xlabel("estimator")
+            ax.set_ylim(0, 119)  # headroom above 100% for the legend
+            ax.set_yticks(range(0, 101, 20))
+            ax.grid(axis="y", alpha=0.3)
+        axes[0].set_ylabel("attack success rate (%)")
+        axes[0].legend(loc="upper center", ncol=2, fontsize="small")
+        fig.suptitle(f"{target}: {attack}, white-box vs black-box ASR")
+        return self.plots.save(fig, f"white_vs_black_{target}_{attack}")
 
     def _plot_sweep(self, family: str, attack: str, rows: list[dict], names: dict[str, Any], values: list,
                     axis: str, field_name: str) -> Path:
@@ -755,6 +788,10 @@ class ReportBuilder:
         ax.set_title(f"{family}: white-box {attack}, ASR vs {field_name}")
         ax.legend(title="estimator, budget", loc="best", fontsize="small")
         return self.plots.save(fig, f"asr_vs_{field_name}_{family}_{attack}")
+
+
+def _is_noise(row: dict) -> bool:
+    return row["attack"].split("@")[0] == "noise"
 
 
 def _num(value: float | None) -> str | None:

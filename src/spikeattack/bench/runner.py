@@ -109,7 +109,8 @@ class Runner:
             calib = calib[torch.randperm(len(calib), generator=torch.Generator().manual_seed(spec.seed))[:512]]
             cfg = self.model_config(spec)
             self.log(f"converting {spec.convert_from} -> {spec.name} (T={cfg.timesteps})")
-            result = convert_ann_to_snn(ann, calib.to(self.device), timesteps=cfg.timesteps, **spec.convert)
+            result = convert_ann_to_snn(ann, calib.to(self.device), timesteps=cfg.timesteps, reset=cfg.reset,
+                                        **spec.convert)
             model, info = result if isinstance(result, tuple) else (result, {})
             return model, {"converted_from": spec.convert_from, "conversion": info}
         torch.manual_seed(spec.seed)

@@ -112,7 +112,8 @@ def worst_case(rows: list[dict[str, Any]]) -> WorstCase:
         raise ValueError("rows: expected at least one row of a group")
     keys = {group_key(r) for r in rows}
     if len(keys) != 1:
-        raise ValueError(f"rows: expected rows of one (experiment, target, scenario, attack, eps) group, got {sorted(map(str, keys))}")
+        raise ValueError("rows: expected rows of one (experiment, target, scenario, attack, eps) group, "
+                         f"got {sorted(map(str, keys))}")
     ns = {r["metrics"]["n"] for r in rows} | {len(r["per_input"]["label"]) for r in rows}
     if len(ns) != 1:
         cells = ", ".join(f"{r['id']} (n={r['metrics']['n']})" for r in rows)

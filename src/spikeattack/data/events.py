@@ -22,7 +22,6 @@ bin with that polarity (a spike frame); ``mode="count"``: int16 event counts (sa
 
 from __future__ import annotations
 
-import math
 import operator
 from dataclasses import dataclass
 from typing import Any
@@ -210,7 +209,3 @@ def downsample_events(events: EventStream, sensor_size: tuple[int, int], size: t
     y = (events.y.astype(np.int64) * h) // H
     return EventStream(x, y, events.t, events.p)
 
-
-def frames_per_duration(duration_us: int, bin_us: int) -> int:
-    """Number of ``bin_us`` bins covering ``duration_us`` (ceil)."""
-    return max(1, math.ceil(duration_us / bin_us))

@@ -10,6 +10,24 @@ Nothing is ever downloaded. Folder datasets are looked for, in order:
 For each such base folder the files may lie in the folder itself, in ``<base>/<name>`` or in the
 official sub-folders (``MNIST/raw``, ``FashionMNIST/raw``, ``cifar-10-batches-py``,
 ``cifar-100-python``), also below ``<base>/<name>``. All files of a dataset must be in one folder.
+
+Event datasets (frame sequences ``[N, T, 2, H, W]``, see ``neuromorphic`` and ``simulated``):
+
+============== ========================================= ======= ==============================
+name           source                                    T       frame size (``resize``)
+============== ========================================= ======= ==============================
+nmnist         ``Train/<digit>/*.bin``, ``Test/...``      10      34x34 (any side <= 34)
+cifar10-dvs    ``<class>/*.aedat``, seeded 90/10 split   10      42x42, Liang et al. (<= 128)
+dvs-gesture    ``DvsGesture`` (``trials_to_*.txt``)       16      32x32, Liang et al. (<= 128)
+nmnist-sim     embedded: simulated saccades of digits    8       12x12 (fixed)
+fmnist-dvs-sim Fashion-MNIST 10k/2k subset at 14x14      8       18x18 (fixed)
+============== ========================================= ======= ==============================
+
+``frames`` picks ``"binary"`` spike frames (bool, the default) or ``"count"`` frames (int16);
+``time_bins`` is T: that many equal-duration bins over each sample. The defaults are CPU-sized;
+Liang et al. (TNNLS 2021, Table VI) use T = 15 (N-MNIST), 10 (CIFAR10-DVS), 60 (DVS Gesture),
+with fixed 5 / 5 / 1 ms bins, available from the loaders' ``bin_us``. N-MNIST at T = 10 holds
+70,000 x 10 x 2 x 34 x 34 bools (1.6 GB); nothing is cached to disk.
 """
 
 from __future__ import annotations
@@ -29,7 +47,14 @@ from .idx import IDX_FILES, idx_names, load_idx
 
 ENV_VAR = "SPIKEATTACK_DATA"
 FASHION_MNIST_DEFAULT = "/usr/share/datasets/fashion-mnist"
-DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
+EVENT_DATASETS = ("nmnist", "cifar10-dvs", "dvs-gesture", "nmnist-sim", "fmnist-dvs-sim")
+DATASETS = IMAGE_DATASETS + EVENT_DATASETS
+# name -> (default T, default frame side or None for the native size, largest side ``resize`` accepts or None)
+EVENT_DEFAULTS: dict[str, tuple[int, int | None, int | None]] = {
+    "nmnist": (10, None, 34), "cifar10-dvs": (10, 42, 128), "dvs-gesture": (16, 32, 128),
+    "nmnist-sim": (8, None, None), "fmnist-dvs-sim": (8, None, None),
+}
 
 
 @dataclass(frozen=True)
@@ -118,19 +143,61 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.adaptive_avg_pool2d(x, size)
 
 
-def load_dataset(name: str, root: str | os.PathLike | None = None, *, resize: int | None = None) -> ImageDataset:
+def _load_events(name: str, root: str | os.PathLike | None, resize: int | None, frames: str, time_bins: int
+                 ) -> ImageDataset:
+    from .neuromorphic import load_cifar10_dvs, load_dvs_gesture, load_nmnist
+    from .simulated import load_fmnist_dvs_sim, load_nmnist_sim
+
+    _, side, largest = EVENT_DEFAULTS[name]
+    if resize is not None:
+        if largest is None:
+            raise ValueError(f"resize: not supported for {name} (simulated events; the frame size is fixed by "
+                             f"the image size plus the motion margin)")
+        if resize > largest:
+            raise ValueError(f"resize: expected at most the sensor side {largest} of {name} (it only downsamples), "
+                             f"got {resize}")
+        side = resize
+    if name == "nmnist":
+        return load_nmnist(root, n_frames=time_bins, mode=frames, size=side)
+    if name == "cifar10-dvs":
+        return load_cifar10_dvs(root, n_frames=time_bins, mode=frames, size=side)
+    if name == "dvs-gesture":
+        return load_dvs_gesture(root, n_frames=time_bins, mode=frames, size=side)
+    if name == "nmnist-sim":
+        return load_nmnist_sim(n_frames=time_bins, mode=frames)
+    return load_fmnist_dvs_sim(root, n_frames=time_bins, mode=frames)
+
+
+def load_dataset(name: str, root: str | os.PathLike | None = None, *, resize: int | None = None,
+                 frames: str | None = None, time_bins: int | None = None) -> ImageDataset:
     """Load dataset ``name`` (one of ``DATASETS``); nothing is downloaded.
 
     ``root``: the folder holding the official files (see the module docstring for the search
     order: ``root``, else ``$SPIKEATTACK_DATA``, else for Fashion-MNIST the Debian package's
-    folder). ``digits`` is embedded in scikit-learn and ignores ``root``: it has no files.
-    ``resize``: downsample to ``resize x resize`` by area averaging (at most the image side); the
-    images then are float32 in [0, 1]. Without it, MNIST / Fashion-MNIST / CIFAR stay uint8.
+    folder). ``digits`` and ``nmnist-sim`` are embedded (scikit-learn) and ignore ``root``: they
+    have no files; ``fmnist-dvs-sim`` reads Fashion-MNIST from it.
+    ``resize``: images: downsample to ``resize x resize`` by area averaging (at most the image side);
+    the images then are float32 in [0, 1]. Without it, MNIST / Fashion-MNIST / CIFAR stay uint8.
+    Event data: the frame side (summing event counts over blocks of sensor pixels; nmnist,
+    cifar10-dvs and dvs-gesture only).
+    ``frames`` (``"binary"``, the default, or ``"count"``) and ``time_bins`` (T) apply to event
+    datasets only; the defaults are in the module docstring.
     """
     if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"dataset: unknown name {name!r}; expected one of {', '.join(DATASETS)}")
     if resize is not None:
         resize = as_count(resize, "resize")
+    if name in EVENT_DATASETS:
+        if frames is None:
+            frames = "binary"
+        if not isinstance(frames, str) or frames not in ("binary", "count"):
+            raise ValueError(f"frames: expected 'binary' or 'count', got {frames!r}")
+        time_bins = EVENT_DEFAULTS[name][0] if time_bins is None else as_count(time_bins, "time_bins")
+        return _load_events(name, root, resize, frames, time_bins)
+    for arg, value in (("frames", frames), ("time_bins", time_bins)):
+        if value is not None:
+            raise ValueError(f"{arg}: only for event datasets ({', '.join(EVENT_DATASETS)}); {name} holds images, "
+                             f"got {arg}={value!r}")
     if name == "digits":
         data = load_digits_dataset()
     else:

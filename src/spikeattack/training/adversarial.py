@@ -70,7 +70,7 @@ class AdversarialPerturbation:
         self.seed = seed
         self.calls = 0
         self._generator = torch.Generator().manual_seed(seed)
-        self._cached: tuple[int, Any] | None = None  # (id(model), attack built on it)
+        self._attack: Any = None  # the attack built on the last model seen
 
     def _params(self) -> dict[str, Any]:
         cls = _attack_classes()[self.attack]
@@ -86,9 +86,9 @@ class AdversarialPerturbation:
         """The attack object for ``model`` (cached while the model stays the same)."""
         from ..attacks import make_attack  # upward import, lazily (see the module docstring)
 
-        if self._cached is None or self._cached[0] != id(model) or self._cached[1].model is not model:
-            self._cached = (id(model), make_attack(self.attack, model, **self._params()))
-        return self._cached[1]
+        if self._attack is None or self._attack.model is not model:
+            self._attack = make_attack(self.attack, model, **self._params())
+        return self._attack
 
     def __call__(self, model: SpikingModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if not isinstance(model, SpikingModel):
