@@ -69,7 +69,7 @@ SCENARIOS = ("white-box", "black-box")
 TOP_KEYS = {"name", "seed", "description", "paper", "data", "train", "models", "grid", "analyses"}
 DATA_KEYS = {"dataset", "root", "limit", "batch_size", "resize", "frames", "time_bins"}
 GRID_KEYS = {"targets", "attacks", "estimators", "eps", "scenarios", "cross", "params", "grad_params", "variant"}
-ANALYSES_KEYS = {"spike_shuffle", "hart_gamma", "noise_baseline"}
+ANALYSES_KEYS = {"spike_shuffle", "hart_gamma"}
 
 
 class ExperimentError(ValueError):
@@ -314,7 +314,10 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
                     if eps != eps_values[0]:
                         continue  # one cell: the attack has no budget (CW)
                     eps = None
-                grads = estimators if models[source].is_spiking else ["exact"]
+                if not ATTACKS[attack].uses_gradient:
+                    grads = ["none"]  # gradient-free: one cell, whatever the estimators
+                else:
+                    grads = estimators if models[source].is_spiking else ["exact"]
                 for grad in grads:
                     gp = grad_params.get(grad, {}) if isinstance(grad_params.get(grad), dict) else {}
                     cells.append(Cell(target, source, scenario, attack, grad, None if eps is None else float(eps),

@@ -3,8 +3,9 @@
 - attack success rate (ASR): over the inputs the target classifies correctly, the share
   the attack fools (untargeted) or sends to the target class (targeted) — Liang et al.
   Sec. VI-A, Sharmin et al., Bu et al.;
-- robust accuracy (share of all inputs still classified correctly) and accuracy loss
-  (clean minus robust accuracy), reported beside the ASR;
+- robust accuracy (share of all inputs classified correctly both clean and under attack,
+  as AutoAttack counts it) and accuracy loss (clean minus robust accuracy, never negative),
+  reported beside the ASR;
 - perturbation size per input: Linf, L2, and Liang et al.'s average L2 per point
   ``||delta||_2 / N`` for an input of N points; averaged over the inputs;
 - gradient vanishing: inputs whose first input gradient was all zero.
@@ -79,7 +80,7 @@ def summarize(per: PerInput) -> Summary:
     correct = per.correct
     n_correct = int(correct.sum())
     asr = float(per.success[correct].float().mean()) if n_correct else None
-    robust = float((per.adv_pred == per.label).float().mean()) if n else 0.0
+    robust = float((correct & (per.adv_pred == per.label)).float().mean()) if n else 0.0
     clean = n_correct / n if n else 0.0
 
     def mean(t: torch.Tensor) -> float:

@@ -25,6 +25,7 @@ from ..models import ModelConfig, SpikingModel, build_model
 from ..training import TrainConfig, accuracy, load_checkpoint, save_checkpoint, train_model
 from .analyses import spike_shuffle_accuracy
 from .evaluate import evaluate
+from .tune import tune_estimator
 from .experiment import Cell, Experiment, ModelSpec, digest
 from .store import ResultsStore
 
@@ -135,7 +136,7 @@ class Runner:
             params["eps"] = cell.eps
 
         def factory(model: SpikingModel):
-            grad = cell.grad if model.is_spiking else None
+            grad = cell.grad if model.is_spiking and cell.grad not in ("exact", "none") else None
             grad_params = cell.grad_params if model.is_spiking else None
             return make_attack(cell.attack, model, grad=grad, grad_params=grad_params, seed=self.exp.seed, **params)
 
@@ -147,7 +148,8 @@ class Runner:
         start = time.perf_counter()
         summary, per = evaluate(target, (x, y), self.attack_factory(cell), None if source is target else source,
                                 seed=self.exp.seed, batch_size=self.exp.data.get("batch_size", 128))
-        summary.extra.pop("examples", None)
+        for key in ("examples", "attack", "grad", "scenario"):  # the row's own columns say these
+            summary.extra.pop(key, None)
         config = summary.extra.pop("config")
         return {"experiment": self.exp.name, "target": cell.target, "source": cell.source,
                 "scenario": cell.scenario, "attack": cell.label, "grad": cell.grad, "eps": cell.eps,
@@ -185,7 +187,28 @@ class Runner:
         return self.report
 
     def run_analyses(self) -> None:
-        """Analyses named in the experiment's ``[analyses]`` table (skipped when stored)."""
+        """Analyses named in the experiment's ``[analyses]`` table (skipped when stored).
+
+        ``spike_shuffle = true``: Bu et al.'s spike-shuffle test on every spiking model.
+        ``hart_gamma = [0.25, 0.5, 1, 2, 4]``: HART's gamma chosen per spiking model by FGSM
+        ASR on a held-out slice of the training set (:func:`tune_estimator`), with the ASR curve.
+        """
+        gammas = self.exp.analyses.get("hart_gamma")
+        if gammas:
+            values = gammas if isinstance(gammas, list) else [0.25, 0.5, 1.0, 2.0, 4.0]
+            eps = min((c.eps for c in self.exp.cells if c.eps), default=8 / 255)
+            for name, spec in self.exp.models.items():
+                if not spec.is_spiking or "#seed" in name:
+                    continue
+                aid = digest({"kind": "hart_gamma", "model": self.exp.model_key(name), "values": values, "eps": eps})
+                if self.store.has_analysis(aid):
+                    continue
+                model = self.model(name)
+                if model.takes_sequence:
+                    continue  # image-domain FGSM only
+                result = tune_estimator(model, self.data, "hart", "gamma", values, attack_params={"eps": eps},
+                                        seed=self.exp.seed)
+                self.store.put_analysis(aid, self.exp.name, "hart_gamma", name, result.to_dict() | {"eps": eps})
         if self.exp.analyses.get("spike_shuffle", False):
             x, y = self.test_inputs()
             for name, spec in self.exp.models.items():

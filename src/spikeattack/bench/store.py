@@ -187,7 +187,8 @@ def export_rows(rows: Iterable[dict[str, Any]], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([{k: v for k, v in r.items() if k != "per_input"} for r in rows], indent=2)
     if fmt == "csv":
-        metric_keys = sorted({k for r in rows for k, v in r["metrics"].items() if not isinstance(v, (dict, list))})
+        metric_keys = sorted({k for r in rows for k, v in r["metrics"].items()
+                              if not isinstance(v, (dict, list)) and k not in COLUMNS})
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(list(COLUMNS) + metric_keys)

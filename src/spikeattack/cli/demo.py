@@ -9,9 +9,12 @@ spike-shuffle test; writes the results store and the report, and prints the head
 from __future__ import annotations
 
 import argparse
+import os
 
 from ..bench.experiment import parse_experiment
 from ..bench.presets import preset_text
+from ..bench.report import report_headline
+from ..bench.runner import STORE_NAME
 from .bench import add_run_args, execute
 from .common import emit
 
@@ -30,6 +33,14 @@ def run(args: argparse.Namespace) -> int:
     result = execute(experiment, args)
     report = result.get("report", {})
     where = report.get("html") or report.get("markdown") if isinstance(report, dict) else report
-    emit(args, result, f"{result['computed']} cells computed, {result['skipped']} already finished "
-                       f"({result['seconds']} s). Report: {where}")
+    headline = report_headline(os.path.join(args.out, STORE_NAME), experiment.name)
+    result["headline"] = headline
+    lines = [f"{result['computed']} cells computed, {result['skipped']} already finished ({result['seconds']} s)."]
+    lines.append("worst-case robust accuracy (white-box, worst over attacks and estimators):")
+    for h in headline:
+        eps = "—" if h["eps"] is None else f"{h['eps']:g}"
+        lines.append(f"  {h['target']:10s} eps {eps:>5s}: {h['robust_accuracy']:.3f} (clean {h['clean_accuracy']:.3f}; "
+                     f"{h['attack']}, strongest estimator {h['strongest_estimator']})")
+    lines.append(f"Report: {where}")
+    emit(args, result, "\n".join(lines))
     return 0

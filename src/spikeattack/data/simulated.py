@@ -65,6 +65,7 @@ class SaccadeParams:
     threshold_jitter: float = 0.1
     noise_rate_hz: float = 1.0
     eps: float = 0.1
+    amplitude: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("n_saccades", "duration_us", "steps_per_saccade"):
@@ -89,7 +90,7 @@ class SaccadeParams:
 
 def saccade_path(params: SaccadeParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(dx, dy, t_us)`` at the ``steps + 1`` sub-step boundaries: the triangle walk."""
-    a = float(params.margin)
+    a = float(params.margin if params.amplitude is None else params.amplitude)
     vertices = np.array([(-a, a), (a, a), (0.0, -a)])
     s = np.arange(params.steps + 1)
     k = np.minimum(s // params.steps_per_saccade, params.n_saccades - 1)
