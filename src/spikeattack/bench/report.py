@@ -392,7 +392,7 @@ class ReportBuilder:
         d.para(f"{len(self.rows)} result cells, {len(self.models)} models"
                + (f", experiment(s): {', '.join(f'`{e}`' for e in experiments)}" if experiments else "")
                + ". ASR = attack success rate over the inputs the target classifies correctly; robust accuracy = "
-                 "share of all inputs still classified correctly under attack. Percentages unless stated.")
+                 "share of all inputs classified correctly both clean and under attack. Percentages unless stated.")
         for section in (self.section_headline, self.section_models, self.section_estimators, self.section_worst_case,
                         self.section_results, self.section_white_black, self.section_cross, self.section_eps_plots,
                         lambda: self.section_sweep("decay", "ASR vs membrane decay", "membrane decay λ (1.0 = IF)"),

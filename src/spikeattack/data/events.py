@@ -131,8 +131,8 @@ def _window(t: np.ndarray, t_start: int | None, t_end: int | None) -> tuple[int,
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
             raise ValueError(f"{name}: expected an integer timestamp in microseconds, got {value!r}")
     start = int(t_start) if t_start is not None else (int(t.min()) if t.size else 0)
-    end = int(t_end) if t_end is not None else (int(t.max()) + 1 if t.size else start)
-    if end < start or (t_end is not None and end == start):
+    end = int(t_end) if t_end is not None else (max(int(t.max()) + 1, start) if t.size else start)
+    if t_end is not None and end <= start:
         raise ValueError(f"t_end: expected t_end > t_start, got t_start={start}, t_end={end}")
     return start, end
 

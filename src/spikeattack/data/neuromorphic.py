@@ -367,6 +367,8 @@ def load_nmnist(root: str | os.PathLike | None = None, *, n_frames: int = 10, mo
     """N-MNIST from ``root`` (or ``$SPIKEATTACK_DATA``; also found in ``<root>/N-MNIST``,
     ``<root>/NMNIST``, ``<root>/nmnist``): ``[N, n_frames, 2, 34, 34]`` frames, 10 classes."""
     maker = _FrameMaker(NMNIST_SENSOR, n_frames, mode, bin_us, size)
+    if backend == "auto":  # resolved once, not per file
+        backend = "tonic" if _tonic_mnist_reader() is not None else "numpy"
     folder = find_layout_folder("nmnist", root, lambda f: all(_split_folder(f, s) for s in _NMNIST_SPLITS),
                                 NMNIST_LAYOUT, ("N-MNIST", "NMNIST"))
     parts = []
@@ -428,11 +430,11 @@ def load_cifar10_dvs(root: str | os.PathLike | None = None, *, n_frames: int = 1
         raise FileNotFoundError(f"dataset 'cifar10-dvs': no .aedat files in {', '.join(str(folder / n) for n in empty)}; "
                                 f"expected {CIFAR10_DVS_LAYOUT}")
     labels = np.array([c for _, c in items], dtype=np.int64)
-    train_idx, test_idx = stratified_split(labels, test_fraction, split_seed)
-    x = _stack(maker, items, lambda it: maker(read_aedat2(it[0]), it[0]))
-    y = torch.from_numpy(labels)
-    tr, te = torch.from_numpy(train_idx), torch.from_numpy(test_idx)
-    return ImageDataset("cifar10-dvs", x[tr], y[tr], x[te], y[te], 10)
+    parts = []
+    for idx in stratified_split(labels, test_fraction, split_seed):  # train, then test; each file read once
+        chosen = [items[i] for i in idx]
+        parts += [_stack(maker, chosen, lambda it: maker(read_aedat2(it[0]), it[0])), torch.from_numpy(labels[idx])]
+    return ImageDataset("cifar10-dvs", parts[0], parts[1], parts[2], parts[3], 10)
 
 
 # --------------------------------------------------------------------------- DVS Gesture loader
