@@ -203,6 +203,7 @@ def test_load_nmnist_tree(tmp_path):
             want = hand_frames(expected[("Train", d, i)], (34, 34), 3, sensor=(34, 34))
             assert torch.equal(data.train_x[2 * d + i], want)
         assert torch.equal(data.test_x[d], hand_frames(expected[("Test", d, 0)], (34, 34), 3, sensor=(34, 34)))
+    assert torch.equal(load_nmnist(tmp_path, n_frames=3, backend="numpy").train_x, data.train_x)
     counts = load_nmnist(tmp_path / "N-MNIST", n_frames=3, mode="count")
     assert counts.train_x.dtype == torch.int16 and torch.equal(counts.train_x > 0, data.train_x)
     assert int(counts.train_x[5].sum()) == len(expected[("Train", 2, 1)])
@@ -352,7 +353,8 @@ def polarity_packet(events, overflow=0, valid=None):
     """events (x, y, t, p) with t the 31-bit in-packet timestamp; data: bit 0 valid, bit 1 p,
     bits 2-16 y, bits 17-31 x."""
     valid = valid or [1] * len(events)
-    body = b"".join(struct.pack("<Ii", (x << 17) | (y << 2) | (p << 1) | v, t) for (x, y, t, p), v in zip(events, valid))
+    body = b"".join(struct.pack("<Ii", (x << 17) | (y << 2) | (p << 1) | v, t)
+                    for (x, y, t, p), v in zip(events, valid))
     return packet(1, body, 8, len(events), overflow)
 
 
@@ -562,6 +564,10 @@ def test_registry_arguments_for_event_data(tmp_path):
 # --------------------------------------------------------------------------- learnability
 
 def test_small_cnn_learns_nmnist_sim(nmnist_sim):
+    """The small LIF CNN of the attack tests learns the simulated events. Measured (seeds 0, 1, 2):
+    10 epochs 72.4 / 76.7 / 72.2 %; 3 epochs only 41 / 22 / 54 % (22 batches an epoch are too few
+    for this 8-16-32 network on moving-digit events; the default small_cnn reaches 79 / 79 / 64 %
+    in 3 epochs and 95 / 95 / 94 % in 10)."""
     from spikeattack.models import ModelConfig, build_model
     from spikeattack.training import TrainConfig, train_model
 
@@ -570,5 +576,5 @@ def test_small_cnn_learns_nmnist_sim(nmnist_sim):
     model = build_model(ModelConfig(arch="small_cnn", in_channels=2, input_size=(12, 12), num_classes=10,
                                     encoding="spikes", timesteps=8,
                                     arch_options={"channels": (8, 16), "hidden": 32}))
-    history = train_model(model, data, TrainConfig(epochs=3, lr=5e-3), progress=False)
+    history = train_model(model, data, TrainConfig(epochs=10, lr=5e-3), progress=False)
     assert history.final_test_accuracy > 0.70

@@ -65,7 +65,9 @@ def find_layout_folder(name: str, root: str | os.PathLike | None, matches, layou
         searched = "searched: " + ", ".join(str(f) for f in folders)
     else:
         searched = f"searched no folder (no root was given and {ENV_VAR} is not set)"
-    hint = f" {root} is a file, not a folder (extract the archive first)." if root is not None and root.is_file() else ""
+    hint = ""
+    if root is not None and root.is_file():
+        hint = f" {root} is a file, not a folder (extract the archive first)."
     raise FileNotFoundError(
         f"dataset {name!r}: expected a folder laid out as {layout}; {searched}.{hint} Pass --data-root DIR "
         f"(load_dataset(..., root=DIR)) or set the environment variable {ENV_VAR} to the folder that holds it; "

@@ -17,10 +17,10 @@ is a ``ValueError`` naming the file):
   (jAER's ``setFliptype(true)``; SpikingJelly also reads ``1 - (addr & 1)``). Addresses with the
   sync bit (0x8000) or the special-event bit (0x80000000) set are not pixel events and are
   dropped, as jAER does. Timestamps wrapping around 2**32 are unwrapped.
-  Other readers differ by a rotation/flip of the frame: tonic 1.x's ``read_dvs_128`` returns
-  ``(x, y, p) = ((addr >> 8) & 0x7F, (addr >> 1) & 0x7F, addr & 1)`` and SpikingJelly returns
-  ``x = 127 - y_jaer, y = x_jaer`` flipped; all carry the same information, and a model must be
-  trained and attacked on one convention (this one).
+  Other readers differ by a transpose/flip of the frame or the polarity: in terms of the
+  ``(x, y, p)`` above, tonic 1.x's ``read_dvs_128`` returns ``(y, 127 - x, 1 - p)`` and
+  SpikingJelly's CIFAR10-DVS reader ``(127 - y, x, p)``. All carry the same information; a model
+  must be trained and attacked on one convention (this one).
 - ``read_aedat31``: AEDAT 3.1 (cAER) files of DVS Gesture: ``#`` text header lines closed by
   ``#!END-HEADER\\r\\n``, then packets: a 28-byte little-endian header (eventType int16,
   eventSource int16, eventSize int32, eventTSOffset int32, eventTSOverflow int32, eventCapacity
@@ -47,7 +47,8 @@ DVS Gesture):
 
 - ``load_nmnist(root)``: ``Train/<digit>/*.bin`` and ``Test/<digit>/*.bin`` (the extracted
   official ``Train.zip`` / ``Test.zip``): 60,000 / 10,000 samples, 34x34 sensor, 10 classes.
-  Memory: N x T x 2 x 34 x 34 bytes (binary) -- 1.4 GB for T = 10; pass ``size`` to shrink.
+  Memory: N x T x 2 x 34 x 34 bytes (binary) -- 1.6 GB for all 70,000 samples at T = 10; pass
+  ``size`` to shrink.
 - ``load_cifar10_dvs(root)``: ``<class>/*.aedat`` for the ten CIFAR-10 class names (the official
   per-class archives, extracted), 1,000 recordings a class, 128x128 sensor. There is no official
   split: a seeded stratified 90/10 split (per class, the ``round(10%)`` files -- at least one when
@@ -271,7 +272,8 @@ def read_gesture_labels(path: str | os.PathLike) -> np.ndarray:
                 raise ValueError
             cls, start, end = (int(s) for s in parts)
         except ValueError:
-            raise ValueError(f"{path}: line {number}: expected 'class,startTime_usec,endTime_usec', got {line!r}") from None
+            raise ValueError(f"{path}: line {number}: expected 'class,startTime_usec,endTime_usec', "
+                             f"got {line!r}") from None
         if not 1 <= cls <= DVS_GESTURE_CLASSES:
             raise ValueError(f"{path}: line {number}: class {cls} out of range 1..{DVS_GESTURE_CLASSES}")
         if end <= start:
@@ -354,7 +356,8 @@ def _files(folder: Path, suffix: str) -> list[Path]:
 # --------------------------------------------------------------------------- N-MNIST loader
 
 _NMNIST_SPLITS = {"train": ("Train", "train"), "test": ("Test", "test")}
-NMNIST_LAYOUT = "Train/<digit>/*.bin and Test/<digit>/*.bin for digits 0-9 (the extracted official Train.zip and Test.zip)"
+NMNIST_LAYOUT = ("Train/<digit>/*.bin and Test/<digit>/*.bin for digits 0-9 "
+                 "(the extracted official Train.zip and Test.zip)")
 
 
 def _split_folder(folder: Path, split: str) -> Path | None:
@@ -365,7 +368,8 @@ def load_nmnist(root: str | os.PathLike | None = None, *, n_frames: int = 10, mo
                 bin_us: int | None = None, size: int | tuple[int, int] | None = None,
                 backend: str = "auto") -> ImageDataset:
     """N-MNIST from ``root`` (or ``$SPIKEATTACK_DATA``; also found in ``<root>/N-MNIST``,
-    ``<root>/NMNIST``, ``<root>/nmnist``): ``[N, n_frames, 2, 34, 34]`` frames, 10 classes."""
+    ``<root>/NMNIST``, ``<root>/nmnist``): ``[N, n_frames, 2, 34, 34]`` frames (or ``size``),
+    10 classes, samples ordered by digit, then file name. ``backend``: see ``read_nmnist_bin``."""
     maker = _FrameMaker(NMNIST_SENSOR, n_frames, mode, bin_us, size)
     if backend == "auto":  # resolved once, not per file
         backend = "tonic" if _tonic_mnist_reader() is not None else "numpy"
@@ -416,7 +420,7 @@ def load_cifar10_dvs(root: str | os.PathLike | None = None, *, n_frames: int = 1
     ``<root>/CIFAR10DVS``, ``<root>/cifar10-dvs``): ``[N, n_frames, 2, h, w]`` frames (128x128, or
     ``size``), 10 classes, the seeded stratified 90/10 split of the module docstring."""
     maker = _FrameMaker(DVS128_SENSOR, n_frames, mode, bin_us, size)
-    if not 0.0 < test_fraction < 1.0:
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction: expected a number in (0, 1), got {test_fraction!r}")
     folder = find_layout_folder("cifar10-dvs", root, lambda f: any((f / c).is_dir() for c in CIFAR10_DVS_CLASSES),
                                 CIFAR10_DVS_LAYOUT, ("CIFAR10-DVS", "CIFAR10DVS", "cifar10dvs"))
@@ -427,7 +431,8 @@ def load_cifar10_dvs(root: str | os.PathLike | None = None, *, n_frames: int = 1
     items = [(f, c) for c, name in enumerate(CIFAR10_DVS_CLASSES) for f in _files(folder / name, ".aedat")]
     empty = [name for c, name in enumerate(CIFAR10_DVS_CLASSES) if not any(k == c for _, k in items)]
     if empty:
-        raise FileNotFoundError(f"dataset 'cifar10-dvs': no .aedat files in {', '.join(str(folder / n) for n in empty)}; "
+        where = ", ".join(str(folder / n) for n in empty)
+        raise FileNotFoundError(f"dataset 'cifar10-dvs': no .aedat files in {where}; "
                                 f"expected {CIFAR10_DVS_LAYOUT}")
     labels = np.array([c for _, c in items], dtype=np.int64)
     parts = []

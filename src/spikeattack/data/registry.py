@@ -13,15 +13,15 @@ official sub-folders (``MNIST/raw``, ``FashionMNIST/raw``, ``cifar-10-batches-py
 
 Event datasets (frame sequences ``[N, T, 2, H, W]``, see ``neuromorphic`` and ``simulated``):
 
-============== ========================================= ======= ==============================
-name           source                                    T       frame size (``resize``)
-============== ========================================= ======= ==============================
-nmnist         ``Train/<digit>/*.bin``, ``Test/...``      10      34x34 (any side <= 34)
-cifar10-dvs    ``<class>/*.aedat``, seeded 90/10 split   10      42x42, Liang et al. (<= 128)
-dvs-gesture    ``DvsGesture`` (``trials_to_*.txt``)       16      32x32, Liang et al. (<= 128)
-nmnist-sim     embedded: simulated saccades of digits    8       12x12 (fixed)
-fmnist-dvs-sim Fashion-MNIST 10k/2k subset at 14x14      8       18x18 (fixed)
-============== ========================================= ======= ==============================
+============== =============================================== == ============================
+name           source                                          T  frame size (``resize``)
+============== =============================================== == ============================
+nmnist         ``Train/<digit>/*.bin``, ``Test/<digit>/*.bin`` 10 34x34 (any side <= 34)
+cifar10-dvs    ``<class>/*.aedat``, seeded 90/10 split         10 42x42, Liang et al. (<= 128)
+dvs-gesture    ``DvsGesture`` (``trials_to_*.txt``)            16 32x32, Liang et al. (<= 128)
+nmnist-sim     embedded: simulated saccades of digits          8  12x12 (fixed)
+fmnist-dvs-sim Fashion-MNIST 10k/2k subset at 14x14            8  18x18 (fixed)
+============== =============================================== == ============================
 
 ``frames`` picks ``"binary"`` spike frames (bool, the default) or ``"count"`` frames (int16);
 ``time_bins`` is T: that many equal-duration bins over each sample. The defaults are CPU-sized;
