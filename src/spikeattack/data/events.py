@@ -22,12 +22,13 @@ bin with that polarity (a spike frame); ``mode="count"``: int16 event counts (sa
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+
+from .base import as_count
 
 MODES = ("binary", "count")
 INT16_MAX = 32767
@@ -40,15 +41,7 @@ def _check_mode(mode: object) -> str:
 
 
 def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-    try:
-        n = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise ValueError(f"{name}: expected an integer >= 1, got {value!r}") from None
-    if n < 1:
-        raise ValueError(f"{name}: expected an integer >= 1, got {n}")
-    return n
+    return as_count(value, name)
 
 
 def check_sensor_size(sensor_size: object) -> tuple[int, int]:

@@ -47,14 +47,13 @@ nothing is cached to disk):
 
 from __future__ import annotations
 
-import operator
 import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .base import ImageDataset
+from .base import ImageDataset, as_count
 from .events import EventStream, _check_mode, _frames_from_indices, _positive_int
 
 CHUNK = 256  # images simulated together (bounds memory; part of the seeding scheme)
@@ -211,15 +210,7 @@ def _check_images(images: object) -> np.ndarray:
 
 
 def _check_seed(seed: object, name: str = "seed") -> int:
-    if isinstance(seed, bool):
-        raise ValueError(f"{name}: expected an integer >= 0, got {seed!r}")
-    try:
-        s = operator.index(seed)  # type: ignore[arg-type]
-    except TypeError:
-        raise ValueError(f"{name}: expected an integer >= 0, got {seed!r}") from None
-    if s < 0:
-        raise ValueError(f"{name}: expected an integer >= 0, got {s}")
-    return s
+    return as_count(seed, name, minimum=0)
 
 
 def _chunks(images: np.ndarray, params: SaccadeParams, seed: int, stream: int):

@@ -246,6 +246,18 @@ def _percentile(values: torch.Tensor, q: float) -> float:
 
 
 @torch.no_grad()
+def _forward_with_hooks(model: SpikingModel, x: torch.Tensor, batch_size: int, hooks: list) -> None:
+    """Run ``model`` over ``x`` in batches (for the forward hooks' side effects), then remove ``hooks``."""
+    device = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            for start in range(0, len(x), batch_size):
+                model(x[start:start + batch_size].to(device))
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def record_activations(ann: SpikingModel, x: torch.Tensor, *, batch_size: int = 256) -> list[torch.Tensor]:
     """Every ReLU layer's output of ``ann`` (eval mode) on images ``x``: a list ``[N, ...]``
     per layer in forward order (the ANN twin's ``[1, B, ...]`` time axis removed)."""
@@ -257,13 +269,9 @@ def record_activations(ann: SpikingModel, x: torch.Tensor, *, batch_size: int = 
              for k, n in enumerate(neurons)]
     was_training = ann.training
     ann.eval()
-    device = next(ann.parameters()).device
     try:
-        for start in range(0, len(x), batch_size):
-            ann(x[start:start + batch_size].to(device))
+        _forward_with_hooks(ann, x, batch_size, hooks)
     finally:
-        for h in hooks:
-            h.remove()
         ann.train(was_training)
     return [torch.cat(parts) for parts in stored]
 
@@ -287,13 +295,7 @@ def _measure_lambdas(ann: SpikingModel, segments: list[_Segment], x: torch.Tenso
         return record
 
     hooks = [n.register_forward_hook(hook(k)) for k, n in enumerate(neurons)]
-    device = next(ann.parameters()).device
-    try:
-        for start in range(0, len(x), batch_size):
-            ann(x[start:start + batch_size].to(device))
-    finally:
-        for h in hooks:
-            h.remove()
+    _forward_with_hooks(ann, x, batch_size, hooks)
     if method == "max":
         return maxima
     return [_percentile(torch.cat(parts), q) if parts else 0.0 for parts in positives]
