@@ -20,6 +20,23 @@ def add_data_args(parser: argparse.ArgumentParser, *, default: str | None = "dig
                              "/usr/share/datasets/fashion-mnist)")
     parser.add_argument("--resize", type=int, default=None, metavar="PX",
                         help="downsample images to PX x PX by area averaging (default: keep; from the checkpoint)")
+    parser.add_argument("--frames", default=None, choices=("binary", "count"),
+                        help="event data: binary spike frames or event-count frames (default: binary)")
+    parser.add_argument("--time-bins", type=int, default=None, metavar="T",
+                        help="event data: number of frames per sample (default: the dataset's; from the checkpoint)")
+
+
+def data_kwargs(args: argparse.Namespace, meta: dict | None = None, same_dataset: bool = True) -> dict:
+    """``resize``/``frames``/``time_bins`` for ``load_dataset``: the flags, else the checkpoint's."""
+    stored = (meta or {}).get("data_options", {}) if same_dataset else {}
+    out = {}
+    for key in ("resize", "frames", "time_bins"):
+        value = getattr(args, key, None)
+        if value is None:
+            value = stored.get(key, (meta or {}).get(key) if same_dataset and key == "resize" else None)
+        if value is not None:
+            out[key] = value
+    return out
 
 
 def add_output_args(parser: argparse.ArgumentParser) -> None:

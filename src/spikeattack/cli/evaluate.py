@@ -6,7 +6,7 @@ import argparse
 
 from ..data import load_dataset
 from ..training import accuracy, load_checkpoint
-from .common import add_data_args, add_output_args, emit, pick_device
+from .common import add_data_args, add_output_args, data_kwargs, emit, pick_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,8 +28,7 @@ def load_model_and_data(args: argparse.Namespace):
     name = args.dataset or meta.get("dataset")
     if name is None:
         raise ValueError("--dataset: the checkpoint does not name its dataset; pass --dataset")
-    resize = args.resize if args.resize is not None else (meta.get("resize") if name == meta.get("dataset") else None)
-    data = load_dataset(name, args.data_root, resize=resize)
+    data = load_dataset(name, args.data_root, **data_kwargs(args, meta, same_dataset=name == meta.get("dataset")))
     if tuple(data.input_shape) != model.input_shape or data.num_classes != model.num_classes:
         raise ValueError(f"--dataset: {name} has inputs {tuple(data.input_shape)} and {data.num_classes} classes; "
                          f"the model expects {model.input_shape} and {model.num_classes}")

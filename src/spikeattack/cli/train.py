@@ -12,7 +12,7 @@ from ..models import ARCHS, ModelConfig, build_model
 from ..neurons import RESETS, SURROGATES
 from ..training import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, save_checkpoint, train_model
 from ..training.adversarial import adversarial_perturbation
-from .common import add_data_args, add_output_args, emit, info, pick_device
+from .common import add_data_args, add_output_args, data_kwargs, emit, info, pick_device
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -121,7 +121,8 @@ def model_config_from_args(args: argparse.Namespace, data, *, ann: bool) -> Mode
 def run(args: argparse.Namespace) -> int:
     perturb = perturbation_from_args(args)  # validate the --adv flags before loading anything
     device = pick_device(args.device)
-    data = load_dataset(args.dataset, args.data_root, resize=args.resize)
+    options = data_kwargs(args)
+    data = load_dataset(args.dataset, args.data_root, **options)
     if args.limit_train is not None:
         data = data.subset(n_train=args.limit_train, seed=args.seed)
     train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
@@ -142,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
     if perturb is not None:
         info(args, f"adversarial training: {perturb.describe()}")
     history = train_model(model, data, train_cfg, perturb=perturb, progress=not args.quiet, log=log)
-    metadata = {"dataset": args.dataset, "resize": args.resize, "train": vars(train_cfg) | {"limit_train": args.limit_train},
+    metadata = {"dataset": args.dataset, "resize": args.resize, "data_options": options,
+                "train": vars(train_cfg) | {"limit_train": args.limit_train},
                 "history": history.to_list(), "test_accuracy": history.final_test_accuracy,
                 "adversarial": None if perturb is None else perturb.describe()}
     save_checkpoint(out, model, metadata)
