@@ -148,3 +148,13 @@ def test_sigkill_mid_run_then_resume_keeps_every_finished_cell(tmp_path):
     assert set(rows) == {c.id(exp) for c in exp.cells}
     assert all(rows[i] == t for i, t in kept.items())      # finished cells kept, untouched
     assert set(counts.values()) == {1}                     # none computed twice
+
+
+def test_black_box_source_of_a_converted_snn_is_converted_from_another_ann():
+    text = TINY.replace('[[grid]]', '[models.snn-i]\nneuron = "if"\nreset = "soft"\nconvert_from = "ann"\n'
+                        'arch_options = { channels = [8, 16], hidden = 32 }\n\n[[grid]]', 1) \
+               .replace('targets = ["snn"]', 'targets = ["snn-i"]')
+    exp = parse_experiment(text)
+    assert exp.models["snn-i#seed1"].convert_from == "ann#seed1"
+    assert exp.models["ann#seed1"].seed == exp.models["ann"].seed + 1
+    assert exp.model_key("snn-i#seed1") != exp.model_key("snn-i")

@@ -41,6 +41,7 @@ training), ``convert_from = "<ann model>"`` with ``convert_method``/``convert_pe
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import itertools
@@ -281,6 +282,16 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
                 raise check.fail(key, f"unknown model {v!r}; valid: {', '.join(sorted(models))}", "grid")
         return names
 
+    def seed_twin(name: str) -> str:
+        """The black-box source of ``name``: the same config trained with seed + 1 (a converted
+        SNN is converted from its ANN's own seed + 1 twin)."""
+        spec = models[name]
+        other = spec.with_seed(spec.seed + 1)
+        if spec.convert_from is not None:
+            other = dataclasses.replace(other, convert_from=seed_twin(spec.convert_from))
+        models.setdefault(other.name, other)
+        return other.name
+
     cells: list[Cell] = []
     grids = raw.get("grid", [])
     if not isinstance(grids, list):
@@ -305,9 +316,7 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
             if "white-box" in scenarios:
                 sources.append((target, "white-box"))
             if "black-box" in scenarios:
-                other = models[target].with_seed(models[target].seed + 1)
-                models.setdefault(other.name, other)
-                sources.append((other.name, "black-box"))
+                sources.append((seed_twin(target), "black-box"))
             sources += [(c, f"cross:{c}") for c in cross if c != target]
             for (source, scenario), attack, eps in itertools.product(sources, attacks, eps_values):
                 if not attack_takes_eps(attack):
