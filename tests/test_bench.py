@@ -158,3 +158,21 @@ def test_black_box_source_of_a_converted_snn_is_converted_from_another_ann():
     assert exp.models["snn-i#seed1"].convert_from == "ann#seed1"
     assert exp.models["ann#seed1"].seed == exp.models["ann"].seed + 1
     assert exp.model_key("snn-i#seed1") != exp.model_key("snn-i")
+
+
+def test_grid_params_reach_the_attack_and_unknown_ones_are_refused(tmp_path):
+    text = TINY.replace("eps = [0.05, 0.1, 0.2, 0.3]", "eps = [0.2]").replace('cross = ["ann"]', "cross = []") \
+               .replace('estimators = ["stbp", "bptr", "rga", "hart", "cba"]', 'estimators = ["stbp"]') \
+               .replace('scenarios = ["white-box", "black-box"]', 'scenarios = ["white-box"]') \
+               .replace("params = { steps = 3 }", 'params = { steps = 3, targeted = "least-likely", eot = 2 }')
+    exp = parse_experiment(text)
+    run_experiment(exp, tmp_path, progress=False, log=lambda m: None)
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        for row in store.rows():
+            config = row["config"]["attack_config"]
+            assert config["targeted"] == "least-likely" and config["eot"] == 2
+            assert row["per_input"]["target"] is not None
+            if row["attack"] == "pgd":
+                assert config["steps"] == 3
+    with pytest.raises(ExperimentError, match="grid.params.colour"):
+        parse_experiment(TINY.replace("params = { steps = 3 }", "params = { steps = 3, colour = 1 }"))

@@ -57,7 +57,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from ..attacks import ATTACKS
+from ..attacks import ATTACKS, Attack
 from ..data import DATASETS
 from ..gradients import ESTIMATORS
 from ..models import ARCHS, ModelConfig
@@ -161,8 +161,15 @@ class Experiment:
         return self.models[name].key(self.data, self)
 
 
+def attack_parameters(name: str) -> set[str]:
+    """Keyword parameters attack ``name`` takes: its own and those of the shared base class."""
+    own = set(inspect.signature(ATTACKS[name].__init__).parameters)
+    base = set(inspect.signature(Attack.__init__).parameters)
+    return (own | base) - {"self", "model", "kwargs"}
+
+
 def attack_takes_eps(name: str) -> bool:
-    return "eps" in inspect.signature(ATTACKS[name].__init__).parameters
+    return "eps" in attack_parameters(name)
 
 
 def _line_of(text: str, key: str, after: str | None = None) -> int | None:
@@ -309,6 +316,13 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
         scenarios = check.names(g.get("scenarios", ["white-box"]), SCENARIOS, "grid.scenarios", "grid")
         cross = model_names(g.get("cross", []), "grid.cross")
         params = dict(g.get("params", {}))
+        takers = set().union(*(attack_parameters(a) for a in attacks)) if attacks else set()
+        for key in params:
+            if key in ("eps", "grad", "grad_params"):
+                raise check.fail(f"grid.params.{key}", f"set {key} with the grid's own key, not in params", "grid")
+            if key not in takers:
+                raise check.fail(f"grid.params.{key}", f"no attack of this grid ({', '.join(attacks)}) takes it; "
+                                 f"valid: {', '.join(sorted(takers))}", "grid")
         grad_params = dict(g.get("grad_params", {}))
         variant = str(g.get("variant", ""))
         for target in targets:

@@ -8,7 +8,6 @@ shared state but the store. The default is one process, every cell.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ from ..training import TrainConfig, accuracy, load_checkpoint, save_checkpoint, 
 from .analyses import spike_shuffle_accuracy
 from .evaluate import evaluate
 from .tune import tune_estimator
-from .experiment import Cell, Experiment, ModelSpec, digest
+from .experiment import Cell, Experiment, ModelSpec, attack_parameters, digest
 from .store import ResultsStore
 
 STORE_NAME = "results.sqlite"
@@ -129,16 +128,17 @@ class Runner:
 
     # ------------------------------------------------------------------ cells
     def attack_factory(self, cell: Cell) -> Callable[[SpikingModel], object]:
-        params = dict(cell.params)
-        accepted = inspect.signature(ATTACKS[cell.attack].__init__).parameters
-        params = {k: v for k, v in params.items() if k in accepted}  # a grid's params serve several attacks
+        # a grid's params serve several attacks: each gets those it (or the shared base) takes;
+        # parse_experiment already refused keys that no attack of the grid takes
+        params = {k: v for k, v in cell.params.items() if k in attack_parameters(cell.attack)}
         if cell.eps is not None:
             params["eps"] = cell.eps
 
         def factory(model: SpikingModel):
             grad = cell.grad if model.is_spiking and cell.grad not in ("exact", "none") else None
             grad_params = cell.grad_params if model.is_spiking else None
-            return make_attack(cell.attack, model, grad=grad, grad_params=grad_params, seed=self.exp.seed, **params)
+            return make_attack(cell.attack, model, grad=grad, grad_params=grad_params,
+                               **({"seed": self.exp.seed} | params))
 
         return factory
 
