@@ -41,7 +41,7 @@ def _hart_rows() -> list[Reference]:
                 for grad, value in zip(grads, values):
                     rows.append(Reference(f"{source}: lambda={lam} {attack.upper()} {grad.upper()}", value, "asr",
                                           {"target": targets[lam], "attack": attack, "grad": grad,
-                                           "scenario": scenario, "eps": "min"}))
+                                           "scenario": scenario, "eps": "max"}))
     return rows
 
 
