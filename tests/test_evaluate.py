@@ -108,3 +108,17 @@ def test_hart_gamma_is_tuned_on_held_out_training_data(digits_snn, monkeypatch):
     assert result.best in (0.5, 1.0, 2.0) and result.scores[result.best] == max(result.scores.values())
     test_rows = {tuple(r.flatten().tolist()) for r in data.split("test")[0]}
     assert not any(tuple(r.flatten().tolist()) in test_rows for r in seen[0])
+
+
+def test_spike_shuffle_keeps_rates_and_compares_on_the_same_noise(digits_test):
+    from spikeattack.bench.analyses import shuffle_time, spike_shuffle_accuracy
+
+    spikes = (torch.rand(8, 3, 5, generator=torch.Generator().manual_seed(0)) < 0.4).float()
+    shuffled = shuffle_time(spikes, torch.Generator().manual_seed(1))
+    assert torch.equal(shuffled.sum(0), spikes.sum(0)) and not torch.equal(shuffled, spikes)
+    model = build_model(ModelConfig(arch="mlp", in_channels=1, input_size=(8, 8), num_classes=10,
+                                    encoding="poisson", timesteps=4, arch_options={"hidden": (16,)}))
+    for neuron in model.spiking_neurons():
+        neuron.threshold = 1e6  # silent layers: shuffling changes nothing, so only encoder noise could
+    result = spike_shuffle_accuracy(model, *digits_test)
+    assert result["change"] == 0.0

@@ -35,6 +35,9 @@ def spike_shuffle_accuracy(model: SpikingModel, x: torch.Tensor, y: torch.Tensor
         x = x.transpose(0, 1)  # batch first for batching; iterate_batches restores [T, B, ...]
 
     def run(shuffle: bool) -> float:
+        reseed = getattr(model.encoder, "reseed", None)
+        if reseed is not None:
+            reseed()  # both passes see the same input spikes (Poisson coding)
         hooks = []
         if shuffle:
             for neuron in model.spiking_neurons():
