@@ -176,3 +176,24 @@ def test_grid_params_reach_the_attack_and_unknown_ones_are_refused(tmp_path):
                 assert config["steps"] == 3
     with pytest.raises(ExperimentError, match="grid.params.colour"):
         parse_experiment(TINY.replace("params = { steps = 3 }", "params = { steps = 3, colour = 1 }"))
+
+
+@pytest.mark.parametrize("name", ["demo", "hart-small", "hart-full", "rga-small", "rga-full", "sharmin-small",
+                                  "sharmin-full", "liang-small", "liang-full"])
+def test_every_shipped_preset_parses(name):
+    from spikeattack.bench.papers import REFERENCES
+    from spikeattack.bench.presets import preset_text
+
+    exp = parse_experiment(preset_text(name), f"{name}.toml")
+    assert exp.cells and exp.models
+    if exp.paper is not None:  # every reference row points at a model of the preset
+        assert exp.paper in REFERENCES
+        for ref in REFERENCES[exp.paper]:
+            assert ref.select["target"] in exp.models, (name, ref.select["target"])
+
+
+def test_unknown_preset_lists_the_valid_ones():
+    from spikeattack.bench.presets import preset_text
+
+    with pytest.raises(ValueError, match="hart-small"):
+        preset_text("nope")
