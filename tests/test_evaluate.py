@@ -127,3 +127,13 @@ def test_spike_shuffle_keeps_rates_and_compares_on_the_same_noise(digits_test):
     with torch.no_grad():
         assert not torch.equal(model(x).argmax(-1), model(x).argmax(-1))  # the encoder noise matters
     assert spike_shuffle_accuracy(model, x, y)["change"] == 0.0
+
+
+def test_targets_must_match_the_inputs(digits_snn, digits_test):
+    x, y = digits_test
+    with pytest.raises(ValueError, match="targets"):
+        evaluate(digits_snn, (x, y), lambda m: make_attack("fgsm", m, targeted="given"), targets=y[:10])
+    targets = (y + 1) % 10
+    summary, per = evaluate(digits_snn, (x, y), lambda m: make_attack("fgsm", m, eps=0.3, targeted="given"),
+                            targets=targets, limit=20)
+    assert summary.n == 20 and torch.equal(per.target, targets[:20])

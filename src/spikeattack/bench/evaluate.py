@@ -73,12 +73,13 @@ def evaluate(
         x_all, y_all = data
         if target.takes_sequence:  # given time-first [T, N, ...]: batch along N
             x_all = x_all.transpose(0, 1)
+    if targets is not None and (not isinstance(targets, torch.Tensor) or targets.shape != y_all.shape):
+        raise ValueError(f"targets: expected one class per input, shape {tuple(y_all.shape)}")
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"limit: expected an integer >= 1, got {limit!r}")
         x_all, y_all = x_all[:limit], y_all[:limit]
-    if targets is not None and len(targets) != len(y_all):
-        targets = targets[: len(y_all)]
+        targets = None if targets is None else targets[:limit]
     for model in {id(target): target, id(crafting): crafting}.values():
         reseed = getattr(model.encoder, "reseed", None)
         if reseed is not None:
