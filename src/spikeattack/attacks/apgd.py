@@ -41,7 +41,7 @@ import math
 import torch
 
 from .base import Attack, check_int, check_number
-from .projection import NORMS, normalized_step, project, random_in_ball
+from .projection import check_norm, normalized_step, project, random_in_ball
 
 LOSSES = ("ce", "dlr")
 
@@ -83,9 +83,7 @@ class APGD(Attack):
         super().__init__(model, **kwargs)
         self.eps = check_number("eps", eps, low=0)
         self.steps = check_int("steps", steps)
-        if norm not in NORMS:
-            raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
-        self.norm = norm
+        self.norm = check_norm(norm)
         if loss not in LOSSES:
             raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
         if loss == "dlr":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from .base import Attack, check_int, check_number
-from .projection import NORMS, normalized_step, project, random_in_ball
+from .projection import check_norm, normalized_step, project, random_in_ball
 
 
 class PGD(Attack):
@@ -26,9 +26,7 @@ class PGD(Attack):
         super().__init__(model, **kwargs)
         self.eps = check_number("eps", eps, low=0)
         self.steps = check_int("steps", steps)
-        if norm not in NORMS:
-            raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
-        self.norm = norm
+        self.norm = check_norm(norm)
         self.alpha = self.default_alpha() if alpha is None else check_number("alpha", alpha, low=0, low_open=True)
         self.random_start = bool(random_start)
         self.restarts = check_int("restarts", restarts)

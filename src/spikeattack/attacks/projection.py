@@ -7,6 +7,13 @@ import torch
 NORMS = ("linf", "l2")
 
 
+def check_norm(norm: str) -> str:
+    """``norm`` if it is a supported threat model, else a ``ValueError`` naming ``norm``."""
+    if norm not in NORMS:
+        raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
+    return norm
+
+
 def _flat_norm(delta: torch.Tensor) -> torch.Tensor:
     """Per-example L2 norm, shaped to broadcast against ``delta``."""
     norms = delta.flatten(1).norm(p=2, dim=1)
