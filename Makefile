@@ -7,12 +7,14 @@ STAMP   = $(VENV)/.installed
 
 .PHONY: setup demo test bench clean
 
-$(STAMP): pyproject.toml
+LOCK    = requirements/dev.lock
+
+# The environment comes from the lock file alone (--no-deps: nothing else is resolved);
+# torch==2.13.0 there is the CPU build on this machine's disk (see README).
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	# torch is pinned to the CPU build that lies on this machine's disk (see README).
-	$(PIP) install --quiet "torch==2.13.0"
-	$(PIP) install --quiet -e ".[test,plots]"
+	$(PIP) install --quiet --no-deps -r $(LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -21,7 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/spikeattack demo --out runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest
 
 bench: $(STAMP)
 	$(PY) benchmarks/estimator_cost.py

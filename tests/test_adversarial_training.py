@@ -13,6 +13,7 @@ from spikeattack.attacks import make_attack
 from spikeattack.bench import evaluate
 from spikeattack.cli.main import main
 from spikeattack.data import load_dataset
+from spikeattack.evaluation import compare_paired
 from spikeattack.models import ModelConfig, build_model
 from spikeattack.training import TrainConfig, read_checkpoint, train_model
 from spikeattack.training.adversarial import AdversarialPerturbation, adversarial_perturbation
@@ -44,10 +45,15 @@ def test_pgd_adversarial_training_raises_robust_accuracy(digits):
     def pgd(model):
         return make_attack("pgd", model, eps=EPS, steps=10)
 
-    s_plain, _ = evaluate(plain, data, pgd)
-    s_robust, _ = evaluate(robust, data, pgd)
-    # measured: plain 0.45, adversarially trained 0.67 robust accuracy (PGD-10, eps 0.1, STBP)
-    assert s_robust.robust_accuracy >= s_plain.robust_accuracy + 0.15, (s_plain, s_robust)
+    s_plain, p_plain = evaluate(plain, data, pgd)
+    s_robust, p_robust = evaluate(robust, data, pgd)
+    # Measured once: plain 0.45, adversarially trained 0.67 robust accuracy (PGD-10, eps 0.1, STBP).
+    # What training guarantees is a gain beyond the noise of 200 inputs, not a given size: an exact
+    # McNemar test on the same inputs (robust-correct under attack, per model) must name it the winner.
+    survived_robust = (p_robust.adv_pred == p_robust.label).tolist()
+    survived_plain = (p_plain.adv_pred == p_plain.label).tolist()
+    verdict = compare_paired(survived_robust, survived_plain, level=0.01)
+    assert verdict.verdict == "a", (s_plain, s_robust, verdict)
     assert s_robust.clean_accuracy >= 0.85
 
 
