@@ -15,7 +15,9 @@ from spikeattack.bench.hygiene import hygiene_flags
 from spikeattack.bench.report import HART_HEADER, PLOTS_HINT, write_report
 from spikeattack.bench.runner import run_experiment
 from spikeattack.bench.store import ResultsStore
-from spikeattack.bench.worstcase import headline, worst_case, worst_case_groups
+from spikeattack.bench.headline import headline
+from spikeattack.bench.worstcase import per_attack_minimum, worst_case, worst_case_groups
+from spikeattack.evaluation.statistics import clopper_pearson
 from spikeattack.cli.main import main
 
 EXPERIMENT = """
@@ -145,19 +147,50 @@ def test_worst_case_is_below_every_estimator_and_matches_recomputation(stored):
         assert all(g.unique[e] <= g.fooled[e] for e in g.estimators)
 
 
-def test_headline_is_the_minimum_over_white_box_groups(stored):
+def _sqlite_rows(path):
+    """The cells straight from the SQLite file (no store code): (target, scenario, eps, per_input)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return [(t, s, e, json.loads(p)) for t, s, e, p in
+                conn.execute("SELECT target, scenario, eps, per_input FROM cells")]
+    finally:
+        conn.close()
+
+
+def test_headline_is_the_per_input_worst_case_over_every_attack_and_estimator(stored, run_dir):
     rows, _, _ = stored
     groups = worst_case_groups(rows)
-    heads = headline(groups)
-    targets = {r["target"] for r in rows}
-    assert {h["target"] for h in heads} == targets == {"snn@decay=0.5", "snn@decay=1.0"}
+    heads = headline(rows)
+    raw = _sqlite_rows(run_dir / "results.sqlite")
+    targets = {r[0] for r in raw}
+    assert {h.target for h in heads} == targets == {"snn@decay=0.5", "snn@decay=1.0"}
     assert len(heads) == 2 * len(targets)
     for h in heads:
-        white = [g for g in groups if g.scenario == "white-box" and g.target == h["target"] and g.eps == h["eps"]]
-        assert h["robust_accuracy"] == min(g.robust_accuracy for g in white)
-        everything = [g for g in groups if g.target == h["target"] and g.eps == h["eps"]]
-        assert h["any_scenario_robust_accuracy"] == min(g.robust_accuracy for g in everything)
-        assert h["any_scenario_robust_accuracy"] <= h["robust_accuracy"]
+        # independent recomputation from the sqlite rows: robust = clean-correct and correct under every cell
+        white = [p for t, s, e, p in raw if t == h.target and s == "white-box" and abs(e - h.eps) < 1e-12]
+        every = [p for t, s, e, p in raw if t == h.target and abs(e - h.eps) < 1e-12]
+        assert len(white) == 4 == len(h.cells)  # 2 attacks x 2 estimators
+        labels = white[0]["label"]
+        robust = sum(all(p["clean_pred"][i] == y and p["adv_pred"][i] == y for p in white)
+                     for i, y in enumerate(labels))
+        robust_all = sum(all(p["clean_pred"][i] == y and p["adv_pred"][i] == y for p in every)
+                         for i, y in enumerate(labels))
+        assert h.n_robust == robust and h.robust_accuracy == robust / len(labels)
+        assert h.n_robust_incl_transfer == robust_all and h.robust_accuracy_incl_transfer <= h.robust_accuracy
+        assert h.to_dict()["robust_accuracy_ci"] == list(clopper_pearson(robust, len(labels)))
+        low, high = h.to_dict()["robust_accuracy_ci"]
+        assert low <= h.robust_accuracy <= high
+        # never above any single cell (attack x estimator) or any per-attack worst case over estimators
+        for p in white:
+            own = sum(c == y and a == y for c, a, y in zip(p["clean_pred"], p["adv_pred"], p["label"])) / len(labels)
+            assert h.robust_accuracy <= own
+        same = [g for g in groups if g.scenario == "white-box" and g.target == h.target and g.eps == h.eps]
+        assert len(same) == 2 and all(h.robust_accuracy <= g.robust_accuracy for g in same)
+        assert h.per_attack_minimum == min(g.robust_accuracy for g in same)
+        minimum = [m for m in per_attack_minimum(groups) if m["target"] == h.target and m["eps"] == h.eps]
+        assert minimum[0]["robust_accuracy"] == h.per_attack_minimum and minimum[0]["attack"] == h.weakest_attack
 
 
 def _row(grad, adv, *, n=None, label=(0, 1, 2, 3), clean=(0, 1, 2, 9), target=None, scenario="white-box",
@@ -178,7 +211,9 @@ def test_worst_case_synthetic_counts_and_errors():
     assert wc.asr == 2 / 3
     assert wc.per_estimator_asr == {"stbp": 1 / 3, "rga": 2 / 3}
     assert wc.fooled == {"stbp": 1, "rga": 2} and wc.unique == {"stbp": 0, "rga": 1}
-    assert wc.strongest == ["rga"]
+    # one input more is within the paired noise (McNemar p = 1): a tie, not "rga is strongest"
+    assert wc.strongest == ["stbp", "rga"] and wc.tie and wc.strongest_estimator == "tie: stbp = rga"
+    assert wc.robust_accuracy_ci == clopper_pearson(1, 4) and wc.asr_ci == clopper_pearson(2, 3)
     # strictly below each estimator's own robust accuracy (stbp 3/4, rga 2/4)
     assert wc.robust_accuracy < min(wc.per_estimator_robust_accuracy.values())
     # targeted: success means reaching the target class
@@ -282,8 +317,10 @@ def test_hygiene_transfer_or_noise_stronger_than_white_box():
     noise = _replace(clean_cells(), {"attack": "noise", "eps": 0.3}, asr=1.0 - 1e-12)  # not above 100%: silent
     assert hygiene_flags(noise, MODELS) == []
     noise = _replace(clean_cells(), {"scenario": "white-box", "attack": "pgd", "eps": 0.3}, asr=0.25)
-    flags = [f for f in hygiene_flags(noise, MODELS) if f.name == "gradient-masking" and "random-noise" in f.message]
+    # the noise finding and the transfer findings are one grouped gradient-masking flag
+    flags = [f for f in hygiene_flags(noise, MODELS) if f.name == "gradient-masking"]
     assert len(flags) == 1 and flags[0].severity == "high"
+    assert sum("random-noise" in d for d in flags[0].details) == 1 and len(flags[0].details) >= 2
     assert "snn noise/stbp eps=0.3 white-box" in flags[0].cells
 
 
@@ -310,11 +347,15 @@ def test_report_files_and_sections(report, stored):
     assert pngs, "no plots written"
     for ref in re.findall(r"\]\((plots/[^)]+\.png)\)", md):
         assert (paths["markdown"].parent / ref).is_file(), ref
-    assert "## Headline: worst-case robust accuracy" in md
-    heads = headline(worst_case_groups(rows))
+    assert "## Headline: per-input worst-case robust accuracy" in md
     head = section(md, "Headline")
-    for h in heads:
-        assert f"| {h['target']} | {h['eps']:g} | {100 * h['robust_accuracy']:.2f} |" in head
+    for h in headline(rows):
+        low, high = clopper_pearson(h.n_robust, h.n)
+        robust = f"{100 * h.robust_accuracy:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+        assert f"| {h.target} | {h.eps:g} | {h.n} | " in head and f" | {robust} | " in head
+    assert md.index("## Headline") < md.index("## Models") < md.index("## Full results")
+    assert "**Contents**" in md and "1. [Headline: per-input worst-case robust accuracy](#headline-per-input-worst-case-robust-accuracy)" in md
+    assert '<h2 id="headline-per-input-worst-case-robust-accuracy">' in html
     assert HEADER_LINE in md
     assert HEADER_LINE == "| target | attack | eps | scenario | CBA | BPTR | STBP | RGA | HART | worst case |"
     assert len(models) == 5
@@ -325,7 +366,8 @@ def test_report_files_and_sections(report, stored):
     for a in shuffles:
         assert f"| {a['subject']} | {100 * a['result']['accuracy']:.2f} |" in shuffle
     assert "![" in section(md, "ASR vs membrane decay") and "λ=0.5" in section(md, "ASR vs membrane decay")
-    assert "No models that differ only in timesteps" in section(md, "ASR vs time steps")
+    assert "## ASR vs time steps" not in md  # no models differ only in T: the section is left out
+    assert "## Cross-model transfer: ANN → SNN\n" in md  # named by what it holds: ANN-crafted against SNNs
     cross = section(md, "Cross-model transfer")
     assert sum(line.startswith("| snn@decay=") and "| SNN | ann | ANN |" in line for line in cross.splitlines()) == 8
     assert "black-box" in section(md, "White-box vs black-box")
@@ -336,7 +378,7 @@ def test_report_files_and_sections(report, stored):
     assert "Spike-shuffle test" in html and "<table>" in html
 
 
-def test_markdown_tables_are_valid_gfm_and_bold_the_best(report):
+def test_markdown_tables_are_valid_gfm_and_bold_only_a_significant_best(report, stored):
     _, md, _ = report
     tables = markdown_tables(md)
     assert len(tables) >= 8
@@ -349,12 +391,35 @@ def test_markdown_tables_are_valid_gfm_and_bold_the_best(report):
             assert len(split_row(line)) == len(header), line
     hart = next(t for t in tables if t[0] == HEADER_LINE)
     assert len(hart) - 2 == 16  # 2 targets x 2 attacks x 2 eps x (white-box, black-box)
+    rows = stored[0]
     for line in hart[2:]:
-        cells = split_row(line)[4:9]
-        values = {j: float(c.strip("*")) for j, c in enumerate(cells) if c != "—"}
-        assert set(values) == {2, 3}  # STBP and RGA ran
-        best = max(values.values())
-        assert {j for j, c in enumerate(cells) if c.startswith("**")} == {j for j, v in values.items() if v == best}
+        cells = split_row(line)
+        values = {j: c.strip("*") for j, c in enumerate(cells[4:9]) if c != "—"}
+        assert set(values) == {2, 3}  # STBP and RGA ran, each with its interval
+        for text in values.values():
+            value, low, high = map(float, re.fullmatch(r"([\d.]+) \[([\d.]+), ([\d.]+)\]", text).groups())
+            assert low <= value <= high
+        # bold only when McNemar on the same inputs says one estimator fooled more (recomputed here)
+        target, attack, eps, scenario = cells[0], cells[1], float(cells[2]), cells[3]
+        pair = {r["grad"]: r for r in rows if r["target"] == target and r["attack"] == attack
+                and r["scenario"] == scenario and abs(r["eps"] - eps) < 1e-12}
+        label = pair["stbp"]["per_input"]["label"]
+        ok = [i for i, y in enumerate(label) if all(pair[g]["per_input"]["clean_pred"][i] == y for g in pair)]
+        fooled = {g: [pair[g]["per_input"]["adv_pred"][i] != label[i] for i in ok] for g in pair}
+        only_s = sum(a and not b for a, b in zip(fooled["stbp"], fooled["rga"]))
+        only_r = sum(b and not a for a, b in zip(fooled["stbp"], fooled["rga"]))
+        bold = {j for j, c in enumerate(cells[4:9]) if c.startswith("**")}
+        if scipy_mcnemar(only_s, only_r) < 0.05:
+            assert bold == {2 if only_s > only_r else 3}
+        else:
+            assert bold == set()
+
+
+def scipy_mcnemar(b: int, c: int) -> float:
+    """Exact McNemar p-value as scipy's two-sided binomial test of b successes in b + c fair trials."""
+    from scipy.stats import binomtest
+
+    return 1.0 if b + c == 0 else binomtest(b, b + c, 0.5).pvalue
 
 
 def test_report_without_matplotlib_keeps_tables(run_dir, tmp_path, monkeypatch):
@@ -385,17 +450,24 @@ def test_report_sweeps_over_timesteps_and_empty_sections(tmp_path):
     md = paths["markdown"].read_text()
     sweep = section(md, "ASR vs time steps")
     assert "| attack | scenario | estimator | eps | T=4 | T=8 |" in sweep
-    assert "| pgd | white-box | hart | 0.1 | 64.00 | 68.00 |" in sweep and "![" in sweep
-    assert "No black-box results" in section(md, "White-box vs black-box")
-    assert "No cross results" in section(md, "Cross-model transfer")
-    assert "No spike-shuffle analysis" in section(md, "Spike-shuffle test")
-    assert "No models that differ only in decay" in section(md, "ASR vs membrane decay")
-    # an empty store still gives a report whose sections each say there is nothing
+    line = next(line for line in sweep.splitlines() if line.startswith("| pgd | white-box | hart | 0.1 |"))
+    assert re.fullmatch(r"\| pgd \| white-box \| hart \| 0.1 \| 64.0 \[[\d.]+, [\d.]+\] \| 68.0 \[[\d.]+, [\d.]+\] \|",
+                        line), line
+    assert "![" in sweep
+    # sections without data are left out (and from the contents), not printed empty
+    for title in ("White-box vs black-box", "Cross-model transfer", "Spike-shuffle test", "ASR vs membrane decay",
+                  "ASR vs eps"):
+        assert f"## {title}" not in md and f"[{title}" not in md
+    contents = [line.split("](")[0].split("[", 1)[1] for line in md.splitlines() if re.match(r"\d+\. \[", line)]
+    assert contents == [line[3:] for line in md.splitlines() if line.startswith("## ")]
+    assert contents[0].startswith("Headline") and "ASR vs time steps" in contents
+    # an empty store gives a report that says so once, with no empty section
     empty = ResultsStore(tmp_path / "empty.sqlite")
-    md = write_report(empty, tmp_path / "empty")["markdown"].read_text()
+    paths = write_report(empty, tmp_path / "empty")
     empty.close()
-    assert "No white-box results: no headline number." in md and "No models recorded in the store." in md
-    assert "No results in the store." in md and "No results to check." in md
+    md = paths["markdown"].read_text()
+    assert "no results and no models" in md and "## " not in md and "Contents" not in md
+    assert "<h2" not in paths["html"].read_text()
 
 
 # ------------------------------------------------------------------------------------------------ CLI
@@ -403,7 +475,8 @@ def test_cli_report_json(run_dir, tmp_path, capsys, stored):
     assert main(["report", str(run_dir), "--out", str(tmp_path), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["markdown"] == str(tmp_path / "report.md") and (tmp_path / "report.html").is_file()
-    assert result["headline"] == headline(worst_case_groups(stored[0]))
+    assert result["headline"] == [h.to_dict() for h in headline(stored[0])]
+    assert all(len(h["robust_accuracy_ci"]) == 2 for h in result["headline"])
     assert result["cells"] == len(stored[0])
     assert main(["report", str(run_dir / "results.sqlite"), "--out", str(tmp_path), "--experiment", "nope"]) == 2
     assert "no results or models named 'nope'" in capsys.readouterr().err

@@ -22,10 +22,26 @@ cells involved:
 4. ``asr-not-saturating`` — for each white-box (target, attack, estimator) with at least
    two eps values: the ASR at the largest eps is below 90 %, or the ASR is not
    non-decreasing in eps. (The ``noise`` baseline and attacks without an eps are skipped.)
+5. ``gradient-free-wins`` — per (target, norm, eps), white-box: a gradient-free attack
+   (``square``: score-based, Andriushchenko et al. 2020; ``boundary``: decision-based,
+   Brendel et al. 2018) fools clean-correct inputs that *no* gradient attack with any
+   estimator fools at that budget. A gradient-free attack needs no gradient, so this is the
+   classic sign of masked gradients (Croce & Hein 2020 run Square for this reason). Cells
+   without an eps (minimal-perturbation runs) are not compared.
+6. ``robustness-overestimated`` — per (target, norm, eps), white-box: the adaptive-surrogate
+   cells (estimator ``assg`` or attack ``sapgd``, Wang et al. 2025) fool more of the same
+   inputs than the fixed-surrogate ensemble (every other gradient attack with ``stbp``,
+   ``bptr``, ``rga``, ``hart``, ``cba`` or ``exact``) by more than the paired noise (exact
+   McNemar, two-sided 5%): numbers from the fixed-surrogate ensemble alone overestimated
+   robustness.
 
-Comparisons are strict (``>``, ``<``) up to 1e-9 float noise; no statistical tolerance
-is applied, so with small ``limit`` a one-input difference can raise a flag: read the
-flagged cells before concluding.
+Rules 1-4 compare rates strictly (``>``, ``<``) up to 1e-9 float noise with no statistical
+tolerance, so with small ``limit`` a one-input difference can raise them; rule 5 counts
+inputs; rule 6 is a paired test. Read the flagged cells before concluding.
+
+:func:`hygiene_flags` returns one flag per kind: the findings of a kind are grouped into one
+:class:`Flag` (highest severity, every affected cell, one ``details`` line per finding);
+:func:`hygiene_findings` returns them one by one.
 """
 
 from __future__ import annotations
@@ -33,7 +49,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .worstcase import eps_key, estimator_label, format_eps, scenario_kind
+from ..evaluation.statistics import compare_paired
+from .worstcase import eps_key, estimator_label, format_eps, scenario_kind, threat_model
 
 VANISHING_SHARE = 0.05
 MIN_ASR_AT_LARGEST_EPS = 0.9
@@ -49,6 +66,16 @@ MASKING_ADVICE = ("a transfer or random-noise attack should not beat a white-box
                   "gradient is masked or the attack is too weak; try other estimators (rga/hart), more steps, "
                   "random restarts, and quote the minimum over all attacks")
 EPS_ADVICE = "increase eps/steps; non-monotone or saturating-low ASR suggests masked gradients"
+GRADIENT_FREE_ADVICE = ("a gradient-free attack should not fool inputs that every gradient attack misses: the gradient "
+                        "is masked (vanishing, shattered or stochastic); quote the per-input worst case including the "
+                        "gradient-free attack, and try rate-path estimators (rga/hart), ASSG, more steps and EOT")
+OVERESTIMATED_ADVICE = ("quote the per-input worst case with the adaptive surrogate (assg / sapgd) included; the "
+                        "fixed-surrogate numbers alone overestimate robustness (Wang et al. 2025)")
+GRADIENT_FREE_ATTACKS = ("square", "boundary")
+ADAPTIVE_ESTIMATORS = ("assg",)
+ADAPTIVE_ATTACKS = ("sapgd",)
+FIXED_SURROGATE_ESTIMATORS = ("stbp", "bptr", "rga", "hart", "cba", "exact")
+SEVERITY_RANK = {"high": 0, "medium": 1}
 
 
 @dataclass(frozen=True)
@@ -60,10 +87,11 @@ class Flag:
     message: str
     advice: str
     cells: tuple[str, ...] = field(default_factory=tuple)
+    details: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "severity": self.severity, "message": self.message, "advice": self.advice,
-                "cells": list(self.cells)}
+                "cells": list(self.cells), "details": list(self.details)}
 
 
 def describe_cell(row: dict[str, Any]) -> str:
@@ -236,9 +264,117 @@ def eps_flags(rows: Iterable[dict[str, Any]], min_asr: float = MIN_ASR_AT_LARGES
     return flags
 
 
-def hygiene_flags(rows: Iterable[dict[str, Any]], models: Iterable[dict[str, Any]] = ()) -> list[Flag]:
-    """All four checks, most severe first."""
+def _attack_base(row: dict[str, Any]) -> str:
+    return row["attack"].split("@")[0]
+
+
+def _budget_groups(rows: Iterable[dict[str, Any]]) -> dict[tuple, list[dict]]:
+    """White-box rows with an eps and per-input predictions, by (experiment, target, norm, eps)."""
+    out: dict[tuple, list[dict]] = {}
+    for r in rows:
+        per = r.get("per_input") or {}
+        if r["scenario"] != "white-box" or r["eps"] is None or per.get("adv_pred") is None:
+            continue
+        out.setdefault((r.get("experiment", ""), r["target"], threat_model(r), eps_key(r["eps"])), []).append(r)
+    return out
+
+
+def _broken(rows: list[dict], idx: list[int]) -> list[bool]:
+    """Per clean-correct input (``idx``): misclassified after some row's adversarial example."""
+    return [any(r["per_input"]["adv_pred"][i] != r["per_input"]["label"][i] for r in rows) for i in idx]
+
+
+def _clean_correct(rows: list[dict]) -> list[int] | None:
+    labels = rows[0]["per_input"]["label"]
+    if any(r["per_input"]["label"] != labels for r in rows):
+        return None  # not aligned: the worst-case section reports it
+    return [i for i in range(len(labels)) if all(r["per_input"]["clean_pred"][i] == labels[i] for r in rows)]
+
+
+def gradient_free_flags(rows: Iterable[dict[str, Any]]) -> list[Flag]:
+    """Rule 5: inputs fooled by ``square``/``boundary`` but by no gradient attack at the same budget."""
+    flags = []
+    for (_, target, norm, eps), members in _budget_groups(rows).items():
+        free = [r for r in members if _attack_base(r) in GRADIENT_FREE_ATTACKS]
+        grad = [r for r in members if _attack_base(r) not in GRADIENT_FREE_ATTACKS + (NOISE_ATTACK,)]
+        idx = _clean_correct(members) if free and grad else None
+        if not idx:
+            continue
+        by_grad = _broken(grad, idx)
+        only = {}
+        for r in free:
+            mine = _broken([r], idx)
+            count = sum(m and not g for m, g in zip(mine, by_grad))
+            if count:
+                only[describe_cell(r)] = count
+        if not only:
+            continue
+        total = sum(m and not g for m, g in zip(_broken(free, idx), by_grad))
+        flags.append(Flag(
+            "gradient-free-wins", "high",
+            f"{target} at {norm} eps={format_eps(eps)}: {total} of {len(idx)} clean-correct input(s) fooled by a "
+            f"gradient-free attack but by none of the {len(grad)} gradient attack cell(s)",
+            GRADIENT_FREE_ADVICE, tuple(f"{cell}: {k} input(s) no gradient attack fooled" for cell, k in only.items())))
+    return flags
+
+
+def overestimation_flags(rows: Iterable[dict[str, Any]], level: float = 0.05) -> list[Flag]:
+    """Rule 6: ``assg``/``sapgd`` cells beat the fixed-surrogate ensemble beyond the paired noise (McNemar)."""
+    flags = []
+    for (_, target, norm, eps), members in _budget_groups(rows).items():
+        adaptive = [r for r in members if r["grad"] in ADAPTIVE_ESTIMATORS or _attack_base(r) in ADAPTIVE_ATTACKS]
+        fixed = [r for r in members if r not in adaptive and r["grad"] in FIXED_SURROGATE_ESTIMATORS
+                 and _attack_base(r) not in GRADIENT_FREE_ATTACKS + (NOISE_ATTACK,)]
+        idx = _clean_correct(members) if adaptive and fixed else None
+        if not idx:
+            continue
+        test = compare_paired(_broken(adaptive, idx), _broken(fixed, idx), level=level)
+        if test.verdict != "a":
+            continue
+        n_fixed = sum(_broken(fixed, idx))
+        n_all = sum(_broken(adaptive + fixed, idx))
+        flags.append(Flag(
+            "robustness-overestimated", "high",
+            f"{target} at {norm} eps={format_eps(eps)}: the adaptive surrogate fooled {test.only_a} input(s) the "
+            f"fixed-surrogate ensemble missed (the reverse: {test.only_b}; McNemar p = {test.pvalue:.2g}); worst-case "
+            f"ASR {_pct(n_fixed / len(idx))} with fixed surrogates only, {_pct(n_all / len(idx))} with them",
+            OVERESTIMATED_ADVICE, tuple(describe_cell(r) for r in adaptive)))
+    return flags
+
+
+def group_flags(flags: Iterable[Flag]) -> list[Flag]:
+    """One flag per kind (``name``): highest severity, the cells of every finding, one detail line per finding.
+
+    A kind with a single finding is returned unchanged.
+    """
+    kinds: dict[str, list[Flag]] = {}
+    for f in flags:
+        kinds.setdefault(f.name, []).append(f)
+    out = []
+    for name, members in kinds.items():
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        severity = min((f.severity for f in members), key=lambda s: SEVERITY_RANK.get(s, 2))
+        high = sum(f.severity == "high" for f in members)
+        cells = tuple(dict.fromkeys(c for f in members for c in f.cells))
+        advice = members[0].advice if len({f.advice for f in members}) == 1 else " / ".join(
+            dict.fromkeys(f.advice for f in members))
+        ordered = sorted(members, key=lambda f: SEVERITY_RANK.get(f.severity, 2))
+        out.append(Flag(name, severity,
+                        f"{len(members)} findings ({high} high, {len(members) - high} medium) over {len(cells)} cell(s)",
+                        advice, cells, tuple(f"[{f.severity}] {f.message}" for f in ordered)))
+    return out
+
+
+def hygiene_findings(rows: Iterable[dict[str, Any]], models: Iterable[dict[str, Any]] = ()) -> list[Flag]:
+    """Every finding of the six checks, one :class:`Flag` each, most severe first."""
     rows, models = list(rows), list(models)
-    flags = vanishing_flags(rows) + eot_flags(rows, models) + masking_flags(rows) + eps_flags(rows)
-    rank = {"high": 0, "medium": 1}
-    return sorted(flags, key=lambda f: rank.get(f.severity, 2))
+    flags = (vanishing_flags(rows) + eot_flags(rows, models) + masking_flags(rows) + eps_flags(rows)
+             + gradient_free_flags(rows) + overestimation_flags(rows))
+    return sorted(flags, key=lambda f: SEVERITY_RANK.get(f.severity, 2))
+
+
+def hygiene_flags(rows: Iterable[dict[str, Any]], models: Iterable[dict[str, Any]] = ()) -> list[Flag]:
+    """The six checks grouped one flag per kind (:func:`group_flags`), most severe first."""
+    return sorted(group_flags(hygiene_findings(rows, models)), key=lambda f: SEVERITY_RANK.get(f.severity, 2))

@@ -182,17 +182,29 @@ class ResultsStore:
 
 
 def export_rows(rows: Iterable[dict[str, Any]], fmt: str) -> str:
-    """Rows as CSV (flat: columns + metrics) or JSON (everything but per-input arrays)."""
+    """Rows as CSV (flat: columns + metrics) or JSON (everything but per-input arrays).
+
+    Both carry the 95% Clopper-Pearson intervals of ASR and robust accuracy
+    (:func:`.intervals.cell_intervals`): JSON as ``metrics.asr_ci`` / ``metrics.robust_accuracy_ci``
+    (``[low, high]``), CSV as ``*_ci_low`` / ``*_ci_high`` columns.
+    """
+    from .intervals import cell_intervals
+
     rows = list(rows)
+    cis = [cell_intervals(r) for r in rows]
     if fmt == "json":
-        return json.dumps([{k: v for k, v in r.items() if k != "per_input"} for r in rows], indent=2)
+        return json.dumps([{k: v for k, v in r.items() if k != "per_input"} | {"metrics": r["metrics"] | ci}
+                           for r, ci in zip(rows, cis)], indent=2)
     if fmt == "csv":
         metric_keys = sorted({k for r in rows for k, v in r["metrics"].items()
                               if not isinstance(v, (dict, list)) and k not in COLUMNS})
+        ci_keys = [f"{name}_ci_{end}" for name in ("asr", "robust_accuracy") for end in ("low", "high")]
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(list(COLUMNS) + metric_keys)
-        for r in rows:
-            writer.writerow([r[c] for c in COLUMNS] + [r["metrics"].get(k) for k in metric_keys])
+        writer.writerow(list(COLUMNS) + metric_keys + ci_keys)
+        for r, ci in zip(rows, cis):
+            bounds = [None if ci[f"{name}_ci"] is None else ci[f"{name}_ci"][j]
+                      for name in ("asr", "robust_accuracy") for j in (0, 1)]
+            writer.writerow([r[c] for c in COLUMNS] + [r["metrics"].get(k) for k in metric_keys] + bounds)
         return buf.getvalue()
     raise ValueError(f"format: expected 'csv' or 'json', got {fmt!r}")

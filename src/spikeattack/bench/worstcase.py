@@ -16,22 +16,27 @@ Per group the result holds the worst-case robust accuracy, the worst-case attack
 rate (over the inputs clean-correct in every row: the share some estimator fooled — for a
 targeted attack: sent to its target), each estimator's ASR on that same set of inputs, and
 per estimator how many inputs it fooled (``fooled``) and how many it alone fooled
-(``unique``). The strongest estimator is the one with the highest ASR (ties broken by
-``unique``; remaining ties are all named).
+(``unique``), and 95% Clopper-Pearson intervals of the rates (:mod:`..evaluation.statistics`).
+An estimator is called the *strongest* only when an exact McNemar test on the same inputs
+says it fools more than every other one (:func:`strongest`); otherwise the estimators
+within the noise of the best are a *tie*.
 
 Note: the per-cell ``robust_accuracy`` of the store counts ``adv_pred == label`` over all
 inputs (an input misclassified clean but "repaired" by the perturbation counts); the worst
 case additionally requires clean correctness, so it is never above any single estimator's
 robust accuracy.
 
-The headline (:func:`headline`) is, per target and eps, the minimum worst-case robust
-accuracy over all white-box groups (every attack) of that target at that eps.
+:func:`per_attack_minimum` is the per-attack view: per target and eps the minimum of these
+group numbers over the attacks. It is a breakdown only; the number to quote is the per-input
+worst case over every attack and estimator at once (:mod:`.headline`), which can only be lower.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
+
+from ..evaluation.statistics import clopper_pearson, compare_paired
 
 SCENARIO_KINDS = ("white-box", "black-box", "cross")
 ESTIMATOR_ORDER = ("cba", "bptr", "stbp", "rga", "hart", "exact")
@@ -45,6 +50,18 @@ def scenario_kind(scenario: str) -> str:
 def eps_key(eps: float | None) -> float | None:
     """Epsilons as group keys (robust to float noise from JSON/SQLite round trips)."""
     return None if eps is None else round(float(eps), 12)
+
+
+def threat_model(row: dict[str, Any]) -> str:
+    """The norm of a row's budget: ``linf`` | ``l2`` (``attack_config["norm"]``), ``spikes`` for spike-domain attacks.
+
+    Rows are only combined per input within one threat model: an L2 and an Linf attack at the
+    same numeric eps are different budgets.
+    """
+    norm = ((row.get("config") or {}).get("attack_config") or {}).get("norm")
+    if norm:
+        return str(norm).lower()
+    return "spikes" if row["attack"].split("@")[0].startswith("spike") else "linf"
 
 
 def format_eps(eps: float | None) -> str:
@@ -64,10 +81,42 @@ def estimator_label(row: dict[str, Any], with_source: bool = False) -> str:
 
 def group_key(row: dict[str, Any]) -> tuple:
     return (row.get("experiment", ""), row["target"], scenario_kind(row["scenario"]), row["attack"],
-            eps_key(row["eps"]))
+            eps_key(row["eps"]), threat_model(row))
 
 
-def _order(label: str) -> tuple:
+def strongest(success: dict[str, Sequence[bool]], level: float = 0.05) -> tuple[list[str], bool]:
+    """The strongest of several attacks/estimators run on the same inputs, or a tie within the noise.
+
+    ``success[name][i]``: whether ``name`` broke input ``i``. The candidate is the one that broke
+    the most inputs; it is the strongest (returns ``([name], False)``) only when the exact McNemar
+    test (:func:`..evaluation.statistics.compare_paired`, two-sided, ``level``) says it broke
+    more than *every* other one. Otherwise returns ``(tied, True)``: the candidate and every
+    name not significantly below it. Nothing broken: ``([], False)``.
+    """
+    names = list(success)
+    if not names:
+        return [], False
+    counts = {k: sum(bool(v) for v in success[k]) for k in names}
+    best = max(names, key=lambda k: counts[k])
+    if counts[best] == 0:
+        return [], False
+    if len(names) == 1:
+        return [best], False
+    verdicts = {k: compare_paired(success[best], success[k], level=level).verdict for k in names if k != best}
+    if all(v == "a" for v in verdicts.values()):
+        return [best], False
+    return [k for k in names if k == best or verdicts[k] != "a"], True
+
+
+def strongest_label(names: Sequence[str], tie: bool) -> str | None:
+    """``rga``, ``tie: rga = hart`` or None (nothing broken)."""
+    if not names:
+        return None
+    return "tie: " + " = ".join(names) if tie else names[0]
+
+
+def estimator_order(label: str) -> tuple:
+    """Sort key: estimators in the order of the HART tables, then the rest by name."""
     base = label.split(":")[-1].split("(")[0]
     return (ESTIMATOR_ORDER.index(base) if base in ESTIMATOR_ORDER else len(ESTIMATOR_ORDER), label)
 
@@ -92,6 +141,10 @@ class WorstCase:
     fooled: dict[str, int]
     unique: dict[str, int]
     strongest: list[str] = field(default_factory=list)
+    tie: bool = False
+    n_robust: int = 0
+    n_fooled: int = 0
+    norm: str = "linf"
 
     @property
     def clean_accuracy(self) -> float:
@@ -99,10 +152,48 @@ class WorstCase:
 
     @property
     def strongest_estimator(self) -> str | None:
-        return " = ".join(self.strongest) if self.strongest else None
+        """The estimator that beats every other beyond the paired noise, ``tie: a = b`` or None."""
+        return strongest_label(self.strongest, self.tie)
+
+    @property
+    def robust_accuracy_ci(self) -> tuple[float, float]:
+        return clopper_pearson(self.n_robust, self.n)
+
+    @property
+    def asr_ci(self) -> tuple[float, float] | None:
+        return None if self.asr is None else clopper_pearson(self.n_fooled, self.n_correct)
+
+    def per_estimator_asr_ci(self, label: str) -> tuple[float, float] | None:
+        return None if self.per_estimator_asr.get(label) is None else clopper_pearson(self.fooled[label], self.n_correct)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"clean_accuracy": self.clean_accuracy, "strongest_estimator": self.strongest_estimator}
+        return asdict(self) | {"clean_accuracy": self.clean_accuracy, "strongest_estimator": self.strongest_estimator,
+                               "robust_accuracy_ci": list(self.robust_accuracy_ci),
+                               "asr_ci": None if self.asr_ci is None else list(self.asr_ci)}
+
+
+def aligned_labels(rows: Sequence[dict[str, Any]], group: Any) -> tuple[int, list[int]]:
+    """``(n, labels)`` shared by ``rows`` (inputs aligned by position); ValueError naming ``group`` otherwise."""
+    ns = {r["metrics"]["n"] for r in rows} | {len(r["per_input"]["label"]) for r in rows}
+    if len(ns) != 1:
+        cells = ", ".join(f"{r['id']} (n={r['metrics']['n']})" for r in rows)
+        raise ValueError(f"rows: the rows of group {group} have different numbers of inputs; "
+                         f"inputs cannot be aligned: {cells}")
+    labels = rows[0]["per_input"]["label"]
+    for r in rows[1:]:
+        if r["per_input"]["label"] != labels:
+            raise ValueError(f"rows: cell {r['id']} has other labels than cell {rows[0]['id']} at the same positions; "
+                             "inputs are not aligned")
+    return ns.pop(), labels
+
+
+def success_flags(row: dict[str, Any]) -> list[bool]:
+    """Per input of a row: the attack reached its goal (fooled; targeted: sent to the target class)."""
+    per = row["per_input"]
+    adv, labels, target = per["adv_pred"], per["label"], per.get("target")
+    if target is None:
+        return [a != y for a, y in zip(adv, labels)]
+    return [a == t for a, t in zip(adv, target)]
 
 
 def worst_case(rows: list[dict[str, Any]]) -> WorstCase:
@@ -112,19 +203,9 @@ def worst_case(rows: list[dict[str, Any]]) -> WorstCase:
         raise ValueError("rows: expected at least one row of a group")
     keys = {group_key(r) for r in rows}
     if len(keys) != 1:
-        raise ValueError("rows: expected rows of one (experiment, target, scenario, attack, eps) group, "
+        raise ValueError("rows: expected rows of one (experiment, target, scenario, attack, eps, norm) group, "
                          f"got {sorted(map(str, keys))}")
-    ns = {r["metrics"]["n"] for r in rows} | {len(r["per_input"]["label"]) for r in rows}
-    if len(ns) != 1:
-        cells = ", ".join(f"{r['id']} (n={r['metrics']['n']})" for r in rows)
-        raise ValueError(f"rows: the rows of group {keys.pop()} have different numbers of inputs; "
-                         f"inputs cannot be aligned: {cells}")
-    n = ns.pop()
-    labels = rows[0]["per_input"]["label"]
-    for r in rows[1:]:
-        if r["per_input"]["label"] != labels:
-            raise ValueError(f"rows: cell {r['id']} has other labels than cell {rows[0]['id']} at the same positions; "
-                             "inputs are not aligned")
+    n, labels = aligned_labels(rows, keys.pop())
     with_source = len({r["source"] for r in rows}) > 1
     named: list[tuple[str, dict[str, Any]]] = []
     seen: dict[str, int] = {}
@@ -136,19 +217,14 @@ def worst_case(rows: list[dict[str, Any]]) -> WorstCase:
         else:
             seen[label] = 1
         named.append((label, r))
-    named.sort(key=lambda item: _order(item[0]))
+    named.sort(key=lambda item: estimator_order(item[0]))
 
     correct = [all(r["per_input"]["clean_pred"][i] == labels[i] for _, r in named) for i in range(n)]
     success: dict[str, list[bool]] = {}
     still: dict[str, list[bool]] = {}
     for label, r in named:
-        per = r["per_input"]
-        target = per.get("target")
-        adv = per["adv_pred"]
-        if target is None:
-            success[label] = [adv[i] != labels[i] for i in range(n)]
-        else:
-            success[label] = [adv[i] == target[i] for i in range(n)]
+        success[label] = success_flags(r)
+        adv = r["per_input"]["adv_pred"]
         still[label] = [adv[i] == labels[i] for i in range(n)]
     robust = [correct[i] and all(still[lab][i] for lab, _ in named) for i in range(n)]
     correct_idx = [i for i in range(n) if correct[i]]
@@ -159,19 +235,16 @@ def worst_case(rows: list[dict[str, Any]]) -> WorstCase:
     any_success = sum(any(success[lab][i] for lab, _ in named) for i in correct_idx)
     per_asr = {lab: (fooled[lab] / n_correct if n_correct else None) for lab, _ in named}
     per_robust = {lab: (sum(still[lab]) / n if n else 0.0) for lab, _ in named}
-    strongest: list[str] = []
-    if n_correct:
-        best = max((fooled[lab], unique[lab]) for lab, _ in named)
-        if best[0] > 0:
-            strongest = [lab for lab, _ in named if (fooled[lab], unique[lab]) == best]
-    experiment, target, kind, attack, eps = group_key(rows[0])
+    best, tie = strongest({lab: [success[lab][i] for i in correct_idx] for lab, _ in named})
+    experiment, target, kind, attack, eps, _ = group_key(rows[0])
     return WorstCase(experiment=experiment, target=target, scenario=kind, attack=attack,
                      eps=None if rows[0]["eps"] is None else float(rows[0]["eps"]), n=n, n_correct=n_correct,
                      estimators=[lab for lab, _ in named], cells=[r["id"] for _, r in named],
                      robust_accuracy=sum(robust) / n if n else 0.0,
                      asr=any_success / n_correct if n_correct else None,
                      per_estimator_asr=per_asr, per_estimator_robust_accuracy=per_robust,
-                     fooled=fooled, unique=unique, strongest=strongest)
+                     fooled=fooled, unique=unique, strongest=best, tie=tie, n_robust=sum(robust),
+                     n_fooled=any_success, norm=threat_model(rows[0]))
 
 
 def group_rows(rows: Iterable[dict[str, Any]], scenarios: Iterable[str] | None = None) -> dict[tuple, list[dict]]:
@@ -206,31 +279,25 @@ def worst_case_groups(rows: Iterable[dict[str, Any]], scenarios: Iterable[str] |
     return out
 
 
-def headline(groups: Iterable[WorstCase]) -> list[dict[str, Any]]:
-    """Per (experiment, target, eps): the minimum worst-case robust accuracy over all white-box groups.
+def per_attack_minimum(groups: Iterable[WorstCase]) -> list[dict[str, Any]]:
+    """The per-attack view (a breakdown, never the headline): per (experiment, target, norm, eps) the
+    minimum over white-box attacks of each attack's worst case over estimators.
 
-    Each entry: ``experiment, target, eps, robust_accuracy`` (the number to quote),
-    ``asr`` (worst-case ASR of that group), ``attack`` (the group that attains the minimum),
-    ``strongest_estimator`` (of that group), ``clean_accuracy``, ``n``, and
-    ``any_scenario_robust_accuracy``: the same minimum over white-box, black-box and cross
-    groups (lower than the headline only when a transfer attack beats every white-box one —
-    see the gradient-masking hygiene flag).
+    Each entry: ``experiment, target, norm, eps, robust_accuracy`` (that minimum), ``robust_accuracy_ci``,
+    ``attack`` (the attack attaining it), ``asr`` and ``strongest_estimator`` of that group, ``n``.
+    The per-input worst case over every attack (:func:`.headline.headline`) is never above it.
     """
-    groups = list(groups)
-    out: dict[tuple, dict[str, Any]] = {}
+    out: dict[tuple, WorstCase] = {}
     for w in groups:
         if w.scenario != "white-box":
             continue
-        key = (w.experiment, w.target, eps_key(w.eps))
+        key = (w.experiment, w.target, w.norm, eps_key(w.eps))
         best = out.get(key)
-        if best is None or w.robust_accuracy < best["robust_accuracy"] or (
-                w.robust_accuracy == best["robust_accuracy"] and (w.asr or 0) > (best["asr"] or 0)):
-            out[key] = {"experiment": w.experiment, "target": w.target, "eps": w.eps,
-                        "robust_accuracy": w.robust_accuracy, "asr": w.asr, "attack": w.attack,
-                        "strongest_estimator": w.strongest_estimator, "clean_accuracy": w.clean_accuracy, "n": w.n}
-    for entry in out.values():
-        values = [w.robust_accuracy for w in groups if (w.experiment, w.target, eps_key(w.eps))
-                  == (entry["experiment"], entry["target"], eps_key(entry["eps"]))]
-        entry["any_scenario_robust_accuracy"] = min(values)
-    return sorted(out.values(), key=lambda e: (e["experiment"], e["target"], -1.0 if e["eps"] is None else e["eps"]))
-
+        if best is None or w.robust_accuracy < best.robust_accuracy or (
+                w.robust_accuracy == best.robust_accuracy and (w.asr or 0) > (best.asr or 0)):
+            out[key] = w
+    return [{"experiment": w.experiment, "target": w.target, "norm": w.norm, "eps": w.eps,
+             "robust_accuracy": w.robust_accuracy, "robust_accuracy_ci": list(w.robust_accuracy_ci), "attack": w.attack,
+             "asr": w.asr, "strongest_estimator": w.strongest_estimator, "n": w.n}
+            for _, w in sorted(out.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], -1.0 if kv[1].eps is None
+                                                            else kv[1].eps))]

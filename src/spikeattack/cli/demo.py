@@ -17,6 +17,7 @@ from ..bench.report import report_headline
 from ..bench.runner import STORE_NAME
 from .bench import add_run_args, execute
 from .common import emit
+from .report import headline_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,11 +37,8 @@ def run(args: argparse.Namespace) -> int:
     headline = report_headline(os.path.join(args.out, STORE_NAME), experiment.name)
     result["headline"] = headline
     lines = [f"{result['computed']} cells computed, {result['skipped']} already finished ({result['seconds']} s)."]
-    lines.append("worst-case robust accuracy (white-box, worst over attacks and estimators):")
-    for h in headline:
-        eps = "—" if h["eps"] is None else f"{h['eps']:g}"
-        lines.append(f"  {h['target']:10s} eps {eps:>5s}: {h['robust_accuracy']:.3f} (clean {h['clean_accuracy']:.3f}; "
-                     f"{h['attack']}, strongest estimator {h['strongest_estimator']})")
+    lines.append("robust accuracy, per-input worst case over every white-box attack and estimator [95% CI]:")
+    lines += [f"  {headline_line(h)}" for h in headline]
     lines.append(f"Report: {where}")
     emit(args, result, "\n".join(lines))
     return 0
