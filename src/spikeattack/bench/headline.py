@@ -55,6 +55,7 @@ class Headline:
     tie: bool = False
     unique_per_attack: dict[str, int] = field(default_factory=dict)
     per_attack_minimum: float | None = None
+    per_attack_minimum_ci: list[float] | None = None
     weakest_attack: str | None = None
     transfer_cells: list[str] = field(default_factory=list)
     n_robust_incl_transfer: int | None = None
@@ -145,6 +146,7 @@ def per_input_worst_case(rows: list[dict[str, Any]], transfer: list[dict[str, An
         n=n, n_correct=len(correct), n_robust=sum(robust), attacks=sorted(by_attack),
         estimators=sorted(broken), cells=[r["id"] for r in rows], strongest=best, tie=tie, unique_per_attack=unique,
         per_attack_minimum=minimum[0]["robust_accuracy"] if minimum else None,
+        per_attack_minimum_ci=minimum[0]["robust_accuracy_ci"] if minimum else None,
         weakest_attack=minimum[0]["attack"] if minimum else None,
         transfer_cells=[r["id"] for r in transfer],
         n_robust_incl_transfer=sum(_robust_flags(rows + transfer, labels)) if transfer else None)

@@ -64,7 +64,7 @@ EOT_ADVICE = ("attack with expectation over transformation (attack param eot = 8
               "averages the encoder's noise; a single sample overstates robustness")
 MASKING_ADVICE = ("a transfer or random-noise attack should not beat a white-box gradient attack: the white-box "
                   "gradient is masked or the attack is too weak; try other estimators (rga/hart), more steps, "
-                  "random restarts, and quote the minimum over all attacks")
+                  "random restarts, and quote the per-input worst case over all attacks")
 EPS_ADVICE = "increase eps/steps; non-monotone or saturating-low ASR suggests masked gradients"
 GRADIENT_FREE_ADVICE = ("a gradient-free attack should not fool inputs that every gradient attack misses: the gradient "
                         "is masked (vanishing, shattered or stochastic); quote the per-input worst case including the "
@@ -362,7 +362,8 @@ def group_flags(flags: Iterable[Flag]) -> list[Flag]:
             dict.fromkeys(f.advice for f in members))
         ordered = sorted(members, key=lambda f: SEVERITY_RANK.get(f.severity, 2))
         out.append(Flag(name, severity,
-                        f"{len(members)} findings ({high} high, {len(members) - high} medium) over {len(cells)} cell(s)",
+                        f"{len(members)} findings ({high} high, {len(members) - high} medium) "
+                        f"over {len(cells)} cell(s)",
                         advice, cells, tuple(f"[{f.severity}] {f.message}" for f in ordered)))
     return out
 

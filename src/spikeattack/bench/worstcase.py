@@ -1,11 +1,11 @@
-"""Worst case over gradient estimators (DESIGN.md "Scenarios"): the number to quote.
+"""Worst case over gradient estimators, per attack (DESIGN.md "Scenarios"): the per-attack breakdown.
 
 Every estimator (STBP, BPTR, RGA, HART, CBA) crafts its own adversarial example for each
 test input. An input counts as *robust* only when the target classifies it correctly on
 the clean input **and** after every estimator's adversarial example; the worst-case robust
 accuracy is the share of all inputs that are robust in this sense.
 
-Groups are ``(experiment, target, scenario kind, attack, eps)`` cells, where the scenario
+Groups are ``(experiment, target, scenario kind, attack, eps, norm)`` cells, where the scenario
 kind is ``white-box``, ``black-box`` or ``cross`` (every ``cross:<model>`` source of the
 target together): white-box rows are combined only with white-box rows, black-box only with
 black-box rows. Inputs are aligned by position (the runner attacks the same first ``limit``
@@ -164,7 +164,9 @@ class WorstCase:
         return None if self.asr is None else clopper_pearson(self.n_fooled, self.n_correct)
 
     def per_estimator_asr_ci(self, label: str) -> tuple[float, float] | None:
-        return None if self.per_estimator_asr.get(label) is None else clopper_pearson(self.fooled[label], self.n_correct)
+        if self.per_estimator_asr.get(label) is None:
+            return None
+        return clopper_pearson(self.fooled[label], self.n_correct)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"clean_accuracy": self.clean_accuracy, "strongest_estimator": self.strongest_estimator,

@@ -186,7 +186,8 @@ class Document:
             elif kind == "ul":
                 items = []
                 for item, cls, children in zip(value.items, value.classes, value.children):
-                    sub = ("<ul>" + "".join(f"<li>{inline_html(c)}</li>" for c in children) + "</ul>") if children else ""
+                    sub = "".join(f"<li>{inline_html(c)}</li>" for c in children)
+                    sub = f"<ul>{sub}</ul>" if sub else ""
                     attr = f' class="{cls}"' if cls else ""
                     items.append(f"<li{attr}>{inline_html(item)}{sub}</li>")
                 body.append(f"<ul>{''.join(items)}</ul>")

@@ -94,7 +94,8 @@ def section_headline(ctx: "ReportContext") -> None:
             f"{', '.join(h.attacks)} ({len(h.cells)})", h.strongest_estimator,
             with_ci(h.robust_accuracy_incl_transfer, ci["robust_accuracy_incl_transfer_ci"])
             if h.transfer_cells else None,
-            None if h.per_attack_minimum is None else f"{pct(h.per_attack_minimum, 1)} ({h.weakest_attack})"])
+            None if h.per_attack_minimum is None else
+            f"{with_ci(h.per_attack_minimum, h.per_attack_minimum_ci)} ({h.weakest_attack})"])
     numeric = [False] + ([False] if multi_norm else []) + [True, True, True, True, True, False, False, True, True]
     d.table(header, rows, numeric)
     per_target: dict[str, list[str]] = {}
@@ -170,7 +171,8 @@ def section_worst_case(ctx: "ReportContext") -> None:
     rows = []
     for w in ctx.groups:
         rows.append([ctx.name(w.experiment, w.target), w.scenario, w.attack, format_eps(w.eps), w.n,
-                     ", ".join(f"{lab} {pct(v, 1) if v is not None else '—'}" for lab, v in w.per_estimator_asr.items()),
+                     "; ".join(f"{lab} {with_ci(v, w.per_estimator_asr_ci(lab)) if v is not None else '—'}"
+                               for lab, v in w.per_estimator_asr.items()),
                      with_ci(w.asr, w.asr_ci), with_ci(w.robust_accuracy, w.robust_accuracy_ci), w.strongest_estimator,
                      ", ".join(f"{lab} {w.unique[lab]}" for lab in w.estimators)])
     if rows:
@@ -320,7 +322,7 @@ def section_cross(ctx: "ReportContext") -> None:
         rows.append([ctx.name(r["experiment"], r["target"]), model_kind(t and t["config"]),
                      ctx.name(r["experiment"], r["source"]), model_kind(s and s["config"]), r["attack"],
                      estimator_label(r), format_eps(r["eps"]), cell_asr(r), cell_robust(r),
-                     None if bw is None else f"{pct(_asr(bw), 1)} ({estimator_label(bw)})"])
+                     None if bw is None else f"{cell_asr(bw)} ({estimator_label(bw)})"])
     d.para("Adversarial examples crafted on another model of the experiment (the source) and judged by the "
            "target, beside the target's strongest white-box estimator.")
     d.table(header, rows, [False, False, False, False, False, False, True, True, True, False])
