@@ -144,7 +144,8 @@ def per_input_worst_case(rows: list[dict[str, Any]], transfer: list[dict[str, An
     return Headline(
         experiment=experiment, target=target, norm=norm, eps=None if rows[0]["eps"] is None else float(rows[0]["eps"]),
         n=n, n_correct=len(correct), n_robust=sum(robust), attacks=sorted(by_attack),
-        estimators=sorted(broken), cells=[r["id"] for r in rows], strongest=best, tie=tie, unique_per_attack=unique,
+        estimators=sorted(broken, key=estimator_order), cells=[r["id"] for r in rows], strongest=best, tie=tie,
+        unique_per_attack=unique,
         per_attack_minimum=minimum[0]["robust_accuracy"] if minimum else None,
         per_attack_minimum_ci=minimum[0]["robust_accuracy_ci"] if minimum else None,
         weakest_attack=minimum[0]["attack"] if minimum else None,
