@@ -73,6 +73,10 @@ def evaluate(
         x_all, y_all = data
         if target.takes_sequence:  # given time-first [T, N, ...]: batch along N
             x_all = x_all.transpose(0, 1)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    if len(y_all) == 0:
+        raise ValueError("data: no inputs to attack (empty test split or labels)")
     if targets is not None and (not isinstance(targets, torch.Tensor) or targets.shape != y_all.shape):
         raise ValueError(f"targets: expected one class per input, shape {tuple(y_all.shape)}")
     if limit is not None:

@@ -46,6 +46,7 @@ import hashlib
 import inspect
 import itertools
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -67,7 +68,7 @@ MODEL_FIELDS = {"arch", "neuron", "decay", "threshold", "reset", "v_reset", "sur
 TRAIN_FIELDS = {"epochs", "lr", "loss", "batch_size", "optimizer", "schedule", "weight_decay", "momentum"}
 MODEL_EXTRA = {"adv", "convert_from", "convert_method", "convert_percentile", "seed", "normalize"}
 SCENARIOS = ("white-box", "black-box")
-TOP_KEYS = {"name", "seed", "description", "paper", "data", "train", "models", "grid", "analyses"}
+TOP_KEYS = {"name", "seed", "description", "paper", "data", "train", "models", "grid", "analyses", "max_cells"}
 DATA_KEYS = {"dataset", "root", "limit", "batch_size", "resize", "frames", "time_bins"}
 GRID_KEYS = {"targets", "attacks", "estimators", "eps", "scenarios", "cross", "params", "grad_params", "variant"}
 ANALYSES_KEYS = {"spike_shuffle", "hart_gamma"}
@@ -172,41 +173,106 @@ def attack_takes_eps(name: str) -> bool:
     return "eps" in attack_parameters(name)
 
 
-def _line_of(text: str, key: str, after: str | None = None) -> int | None:
-    """1-based line where ``key = ...`` (or ``[key]``) appears, searching after ``after``'s line."""
-    lines = text.splitlines()
-    start = 0
-    if after is not None:
-        found = _line_of(text, after)
-        start = found or 0
-    pattern = re.compile(rf"^\s*(\[+\s*)?[\"']?{re.escape(key)}[\"']?\s*(=|\]|\.)")
-    for i in range(start, len(lines)):
-        if pattern.search(lines[i]):
-            return i + 1
-    return None
+RESERVED = "#@=,"  # generated names: "snn#seed1" (black-box twin), "snn@decay=0.5,timesteps=4" (sweep member)
+MAX_CELLS = 10_000  # a larger grid needs an explicit top-level ``max_cells = N``
+SEED_LIMIT = 2 ** 63
+
+
+class _Locator:
+    """Finds the line of a key in the TOML text (good enough for messages: the table's header
+    is found first, then the key's first component that appears below it)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def header(self, section: str, nth: int = 0) -> int | None:
+        """0-based index of the ``nth`` ``[section]`` / ``[[section]]`` header."""
+        pattern = re.compile(rf"^\s*\[\[?\s*{re.escape(section)}\s*\]\]?\s*(#.*)?$")
+        hits = [i for i, line in enumerate(self.lines) if pattern.match(line)]
+        return hits[nth] if nth < len(hits) else None
+
+    def line(self, key: str, section: str | None = None, nth: int = 0) -> int | None:
+        start = 0
+        if section is not None:
+            head = self.header(section, nth)
+            if head is None:  # an inline table (data = {...}) or a dotted key: look for the table's own key
+                return self.line(section.split(".")[-1]) if "." not in section else self.line(section.split(".")[-1],
+                                                                                                 section.rsplit(".", 1)[0])
+            start = head + 1
+        end = len(self.lines)
+        for i in range(start, len(self.lines)):
+            if section is not None and re.match(r"^\s*\[", self.lines[i]):
+                end = i
+                break
+        for part in reversed(key.split(".")):
+            pattern = re.compile(rf"^\s*[\"']?{re.escape(part)}[\"']?\s*=|[{{,]\s*[\"']?{re.escape(part)}[\"']?\s*=")
+            for i in range(start, end):
+                if pattern.search(self.lines[i]):
+                    return i + 1
+        return start if section is not None and start else None
 
 
 class _Checker:
     def __init__(self, text: str, path: str) -> None:
-        self.text, self.path = text, path
+        self.path, self.where = path, _Locator(text)
 
-    def fail(self, key: str, message: str, section: str | None = None) -> ExperimentError:
-        line = _line_of(self.text, key.split(".")[-1], section)
-        where = f"{self.path}:{line}" if line else self.path
-        return ExperimentError(f"{where}: key {key!r}: {message}")
+    def fail(self, key: str, message: str, section: str | None = None, nth: int = 0) -> ExperimentError:
+        line = self.where.line(key.split(".", 1)[1] if section and key.startswith(section + ".") else key, section, nth)
+        return ExperimentError(f"{self.path}:{line}: key {key!r}: {message}" if line else
+                               f"{self.path}: key {key!r}: {message}")
 
-    def keys(self, table: dict, allowed: set[str], where: str, section: str | None = None) -> None:
+    def table(self, value: Any, key: str, section: str | None = None, nth: int = 0) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a table, got {_kind(value)}", section, nth)
+        return value
+
+    def keys(self, table: dict, allowed: set[str], where: str, section: str | None = None, nth: int = 0) -> None:
         for key in table:
             if key not in allowed:
                 raise self.fail(f"{where}.{key}" if where else key,
-                                f"unknown key; expected one of {', '.join(sorted(allowed))}", section)
+                                f"unknown key; expected one of {', '.join(sorted(allowed))}", section, nth)
 
-    def names(self, values: Any, valid: Any, key: str, section: str | None = None) -> list:
-        values = values if isinstance(values, list) else [values]
+    def names(self, values: Any, valid: Any, key: str, section: str | None = None, nth: int = 0) -> list:
+        values = self.strings(values, key, section, nth)
         for v in values:
             if v not in valid:
-                raise self.fail(key, f"unknown name {v!r}; valid: {', '.join(sorted(map(str, valid)))}", section)
+                raise self.fail(key, f"unknown name {v!r}; valid: {', '.join(sorted(map(str, valid)))}", section, nth)
         return values
+
+    def strings(self, values: Any, key: str, section: str | None = None, nth: int = 0) -> list[str]:
+        """A string or a non-empty list of strings."""
+        values = values if isinstance(values, list) else [values]
+        if not values:
+            raise self.fail(key, "empty list: the grid would have no cells", section, nth)
+        for v in values:
+            if not isinstance(v, str):
+                raise self.fail(key, f"expected a string or a list of strings, got {_kind(v)} {v!r}", section, nth)
+        return values
+
+    def integer(self, value: Any, key: str, section: str | None = None, low: int = 1, high: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value >= high):
+            bound = f"in [{low}, {high})" if high is not None else f">= {low}"
+            raise self.fail(key, f"expected an integer {bound}, got {_kind(value)} {value!r}", section)
+        return value
+
+    def number(self, value: Any, key: str, section: str | None = None, nth: int = 0, low: float | None = None,
+               positive: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+                low is not None and value < low) or (positive and value <= 0):
+            bound = " > 0" if positive else f" >= {low}" if low is not None else ""
+            raise self.fail(key, f"expected a finite number{bound}, got {_kind(value)} {value!r}", section, nth)
+        return float(value)
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _error_key(exc: Exception) -> str | None:
+    """The argument a library ``ValueError`` names (``"timesteps: expected ..."`` -> ``timesteps``)."""
+    head, sep, _ = str(exc).partition(":")
+    return head.strip() if sep and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", head.strip()) else None
 
 
 def _expand_sweeps(name: str, table: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -222,39 +288,124 @@ def _expand_sweeps(name: str, table: dict[str, Any]) -> list[tuple[str, dict[str
     return out
 
 
+def _check_train(check: _Checker, train: dict, key: str, section: str) -> None:
+    from ..training import TrainConfig
+
+    for name in ("epochs", "batch_size"):
+        if name in train:
+            check.integer(train[name], f"{key}.{name}", section)
+    try:
+        TrainConfig(**train)
+    except (TypeError, ValueError) as exc:
+        raise check.fail(f"{key}.{_error_key(exc) or 'train'}", str(exc), section) from exc
+
+
+def _check_data(check: _Checker, data: dict) -> None:
+    check.keys(data, DATA_KEYS, "data", "data")
+    check.names(data["dataset"], DATASETS, "data.dataset", "data")
+    if not isinstance(data["dataset"], str):
+        raise check.fail("data.dataset", "expected one dataset name", "data")
+    for key in ("limit", "batch_size", "resize", "time_bins"):
+        if data.get(key) is not None:
+            check.integer(data[key], f"data.{key}", "data")
+    if data.get("frames") is not None and data["frames"] not in ("binary", "count"):
+        raise check.fail("data.frames", f"expected 'binary' or 'count', got {data['frames']!r}", "data")
+    if data.get("root") is not None and not isinstance(data["root"], str):
+        raise check.fail("data.root", f"expected a folder path, got {_kind(data['root'])}", "data")
+
+
+class _StandIns:
+    """Tiny models of each (neuron, encoding) kind on which every grid's attacks are built
+    once at parse time, so attack parameters, estimator parameters and their combinations
+    are checked by the real constructors before any model is trained."""
+
+    def __init__(self, sequence: bool) -> None:
+        self.sequence, self.cache = sequence, {}
+
+    def model(self, spec: ModelSpec):
+        from ..models import build_model
+
+        encoding = "spikes" if self.sequence else spec.config.get("encoding", "direct")
+        kind = (spec.config.get("neuron", "lif") if spec.is_spiking else "relu", encoding)
+        if kind not in self.cache:
+            self.cache[kind] = build_model(ModelConfig(
+                arch="small_cnn", in_channels=1, input_size=(8, 8), num_classes=10, neuron=kind[0], timesteps=2,
+                encoding=encoding, arch_options={"channels": (2, 2), "hidden": 4}))
+        return self.cache[kind]
+
+
 def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
-    """Parse and validate an experiment; errors name the line and the key."""
+    """Parse and fully validate an experiment before anything runs: types, ranges, names
+    (user names may not hold the generated names' characters ``# @ = ,``), unknown keys,
+    empty grids, attack and estimator parameters (by building each attack on a stand-in
+    model), duplicate models; every error names ``file:line`` and the key."""
     check = _Checker(text, path)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"{path}: not valid TOML: {exc}") from exc
     check.keys(raw, TOP_KEYS, "")
-    seed = raw.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise check.fail("seed", "expected an integer")
-    data = dict(raw.get("data", {}))
-    check.keys(data, DATA_KEYS, "data", "data")
+    seed = check.integer(raw.get("seed", 0), "seed", low=0, high=SEED_LIMIT)
+    for key in ("name", "description", "paper"):
+        if key in raw and not isinstance(raw[key], str):
+            raise check.fail(key, f"expected a string, got {_kind(raw[key])}")
+    if "paper" in raw:
+        from .presets import PAPERS
+
+        check.names(raw["paper"], PAPERS, "paper")
+    max_cells = check.integer(raw.get("max_cells", MAX_CELLS), "max_cells")
+    data = dict(check.table(raw.get("data", {}), "data"))
     data.setdefault("dataset", "digits")
-    check.names(data["dataset"], DATASETS, "data.dataset", "data")
     data.setdefault("limit", 200)
-    if not isinstance(data["limit"], int) or data["limit"] < 1:
-        raise check.fail("data.limit", "expected an integer >= 1", "data")
-    train_defaults = dict(raw.get("train", {}))
+    _check_data(check, data)
+    from ..data import EVENT_DATASETS
+
+    stand_ins = _StandIns(data["dataset"] in EVENT_DATASETS)
+    train_defaults = dict(check.table(raw.get("train", {}), "train"))
     check.keys(train_defaults, TRAIN_FIELDS, "train", "train")
+    _check_train(check, train_defaults, "train", "train")
 
     models: dict[str, ModelSpec] = {}
-    model_tables = raw.get("models", {})
-    if not isinstance(model_tables, dict) or not model_tables:
+    model_tables = check.table(raw.get("models", {}), "models")
+    if not model_tables:
         raise check.fail("models", "expected at least one [models.NAME] table")
     sweeps: dict[str, list[str]] = {}
     for base_name, table in model_tables.items():
-        if not isinstance(table, dict):
-            raise check.fail(f"models.{base_name}", "expected a table")
         section = f"models.{base_name}"
+        if not base_name or any(c in base_name for c in RESERVED) or base_name != base_name.strip():
+            raise check.fail(section, f"model name {base_name!r} may not be empty or hold any of {' '.join(RESERVED)}:"
+                             " they mark generated names (NAME#seed1 black-box twins, NAME@key=value sweep members)")
+        check.table(table, section)
         check.keys(table, MODEL_FIELDS | TRAIN_FIELDS | MODEL_EXTRA, section, section)
         if "arch" in table:
             check.names(table["arch"], ARCHS, f"{section}.arch", section)
+        for key, value in table.items():
+            if isinstance(value, list) and key in MODEL_FIELDS - {"mean", "std", "arch_options"} and not value:
+                raise check.fail(f"{section}.{key}", "empty sweep list: no model to train", section)
+        model_seed = check.integer(table.get("seed", seed), f"{section}.seed", section, low=0, high=SEED_LIMIT)
+        if not isinstance(table.get("normalize", False), bool):
+            raise check.fail(f"{section}.normalize", "expected true or false", section)
+        _check_train(check, train_defaults | {k: table[k] for k in TRAIN_FIELDS if k in table}, section, section)
+        adv = table.get("adv")
+        if adv is not None:
+            from ..training.adversarial import adversarial_perturbation
+
+            check.table(adv, f"{section}.adv", section)
+            try:
+                adversarial_perturbation(**adv)
+            except (TypeError, ValueError) as exc:
+                raise check.fail(f"{section}.adv.{_error_key(exc) or 'adv'}", str(exc), section) from exc
+        convert = {k.removeprefix("convert_"): table[k] for k in ("convert_method", "convert_percentile") if k in table}
+        if "method" in convert:
+            from ..training.conversion import METHODS
+
+            check.names(convert["method"], METHODS, f"{section}.convert_method", section)
+        if "percentile" in convert:
+            p = check.number(convert["percentile"], f"{section}.convert_percentile", section, positive=True)
+            if p > 100:
+                raise check.fail(f"{section}.convert_percentile", f"expected a value in (0, 100], got {p}", section)
+        if table.get("convert_from") is not None and not isinstance(table["convert_from"], str):
+            raise check.fail(f"{section}.convert_from", "expected the name of an ANN model", section)
         expanded = _expand_sweeps(base_name, table)
         sweeps[base_name] = [n for n, _ in expanded]
         for name, t in expanded:
@@ -263,30 +414,35 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
             try:  # validate the fields now (shape-free), so the error can name the line
                 ModelConfig(in_channels=1, input_size=(32, 32), num_classes=10, **config)
             except (TypeError, ValueError) as exc:
-                key = str(exc).split(":")[0] if ":" in str(exc) else "arch"
-                raise check.fail(f"{section}.{key}", str(exc), section) from exc
+                raise check.fail(f"{section}.{_error_key(exc) or 'arch'}", str(exc), section) from exc
             train = train_defaults | {k: t[k] for k in TRAIN_FIELDS if k in t}
-            adv = t.get("adv")
-            if adv is not None and not isinstance(adv, dict):
-                raise check.fail(f"{section}.adv", "expected a table {attack, eps, steps, grad}", section)
-            convert = {k.removeprefix("convert_"): t[k] for k in ("convert_method", "convert_percentile") if k in t}
-            models[name] = ModelSpec(name, config, train, int(t.get("seed", seed)), adv, t.get("convert_from"),
-                                     convert, bool(t.get("normalize", False)))
+            models[name] = ModelSpec(name, config, train, model_seed, adv, t.get("convert_from"), convert,
+                                     t.get("normalize", False))
     for spec in models.values():
         if spec.convert_from is not None:
             if spec.convert_from not in models or models[spec.convert_from].is_spiking:
                 raise check.fail(f"models.{spec.name.split('@')[0]}.convert_from",
-                                 f"expected the name of an ANN model (neuron = \"relu\"), got {spec.convert_from!r}")
+                                 f"expected the name of an ANN model (neuron = \"relu\"), got {spec.convert_from!r}",
+                                 f"models.{spec.name.split('@')[0]}")
+    seen: dict[str, str] = {}
+    for name in models:
+        key = ModelSpec.key(models[name], data, _Resolver(models))
+        if key in seen:
+            base = name.split("@")[0]
+            raise check.fail(f"models.{base}", f"model {name!r} has the same configuration as {seen[key]!r} (same "
+                             "architecture, training and seed): they would be one model; remove one or give it "
+                             "another seed", f"models.{base}")
+        seen[key] = name
 
-    def model_names(values: Any, key: str) -> list[str]:
+    def model_names(values: Any, key: str, nth: int) -> list[str]:
         names = []
-        for v in values if isinstance(values, list) else [values]:
+        for v in check.strings(values, key, "grid", nth):
             if v in sweeps:
                 names += sweeps[v]
             elif v in models:
                 names.append(v)
             else:
-                raise check.fail(key, f"unknown model {v!r}; valid: {', '.join(sorted(models))}", "grid")
+                raise check.fail(key, f"unknown model {v!r}; valid: {', '.join(sorted(models))}", "grid", nth)
         return names
 
     def seed_twin(name: str) -> str:
@@ -301,30 +457,40 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
 
     cells: list[Cell] = []
     grids = raw.get("grid", [])
-    if not isinstance(grids, list):
-        raise check.fail("grid", "expected [[grid]] tables")
-    for g in grids:
-        check.keys(g, GRID_KEYS, "grid", "grid")
-        targets = model_names(g.get("targets", list(model_tables)), "grid.targets")
-        attacks = check.names(g.get("attacks", ["fgsm", "pgd"]), ATTACKS, "grid.attacks", "grid")
-        estimators = check.names(g.get("estimators", ["stbp"]), ESTIMATORS, "grid.estimators", "grid")
+    if not isinstance(grids, list) or not grids:
+        raise check.fail("grid", "expected one or more [[grid]] tables")
+    for nth, g in enumerate(grids):
+        check.table(g, "grid", "grid", nth)
+        check.keys(g, GRID_KEYS, "grid", "grid", nth)
+        targets = model_names(g.get("targets", list(model_tables)), "grid.targets", nth)
+        attacks = check.names(g.get("attacks", ["fgsm", "pgd"]), ATTACKS, "grid.attacks", "grid", nth)
+        estimators = check.names(g.get("estimators", ["stbp"]), ESTIMATORS, "grid.estimators", "grid", nth)
         eps_values = g.get("eps", [8 / 255])
         eps_values = eps_values if isinstance(eps_values, list) else [eps_values]
+        if not eps_values:
+            raise check.fail("grid.eps", "empty list: the grid would have no cells", "grid", nth)
         for e in eps_values:
-            if isinstance(e, bool) or not isinstance(e, (int, float)) or e < 0:
-                raise check.fail("grid.eps", f"expected numbers >= 0, got {e!r}", "grid")
-        scenarios = check.names(g.get("scenarios", ["white-box"]), SCENARIOS, "grid.scenarios", "grid")
-        cross = model_names(g.get("cross", []), "grid.cross")
-        params = dict(g.get("params", {}))
-        takers = set().union(*(attack_parameters(a) for a in attacks)) if attacks else set()
+            check.number(e, "grid.eps", "grid", nth, low=0)
+        scenarios = check.names(g.get("scenarios", ["white-box"]), SCENARIOS, "grid.scenarios", "grid", nth)
+        cross = model_names(g.get("cross", []), "grid.cross", nth) if g.get("cross", []) != [] else []
+        params = dict(check.table(g.get("params", {}), "grid.params", "grid", nth))
+        takers = set().union(*(attack_parameters(a) for a in attacks))
         for key in params:
             if key in ("eps", "grad", "grad_params"):
-                raise check.fail(f"grid.params.{key}", f"set {key} with the grid's own key, not in params", "grid")
+                raise check.fail(f"grid.params.{key}", f"set {key} with the grid's own key, not in params", "grid", nth)
             if key not in takers:
                 raise check.fail(f"grid.params.{key}", f"no attack of this grid ({', '.join(attacks)}) takes it; "
-                                 f"valid: {', '.join(sorted(takers))}", "grid")
-        grad_params = dict(g.get("grad_params", {}))
-        variant = str(g.get("variant", ""))
+                                 f"valid: {', '.join(sorted(takers))}", "grid", nth)
+        grad_params = dict(check.table(g.get("grad_params", {}), "grid.grad_params", "grid", nth))
+        for grad, table in grad_params.items():
+            if grad not in estimators:
+                raise check.fail(f"grid.grad_params.{grad}", f"estimator {grad!r} is not in this grid's estimators "
+                                 f"({', '.join(estimators)}); its parameters would never be used", "grid", nth)
+            check.table(table, f"grid.grad_params.{grad}", "grid", nth)
+        if "variant" in g and not isinstance(g["variant"], str):
+            raise check.fail("grid.variant", f"expected a string, got {_kind(g['variant'])}", "grid", nth)
+        variant = g.get("variant", "")
+        built: set = set()
         for target in targets:
             sources: list[tuple[str, str]] = []
             if "white-box" in scenarios:
@@ -342,17 +508,68 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
                 else:
                     grads = estimators if models[source].is_spiking else ["exact"]
                 for grad in grads:
-                    gp = grad_params.get(grad, {}) if isinstance(grad_params.get(grad), dict) else {}
-                    cells.append(Cell(target, source, scenario, attack, grad, None if eps is None else float(eps),
-                                      params, gp, variant))
-    analyses = dict(raw.get("analyses", {}))
+                    gp = grad_params.get(grad, {})
+                    cell = Cell(target, source, scenario, attack, grad, None if eps is None else float(eps),
+                                params, gp, variant)
+                    _check_cell(check, cell, models[source], stand_ins, built, nth)
+                    cells.append(cell)
+        if len(cells) > max_cells:
+            raise check.fail("grid", f"the experiment has more than {max_cells:,} cells; set max_cells = N at the "
+                             "top of the file to run a grid this large", "grid", nth)
+    analyses = dict(check.table(raw.get("analyses", {}), "analyses"))
     check.keys(analyses, ANALYSES_KEYS, "analyses", "analyses")
+    if not isinstance(analyses.get("spike_shuffle", False), bool):
+        raise check.fail("analyses.spike_shuffle", "expected true or false", "analyses")
+    gammas = analyses.get("hart_gamma", False)
+    if isinstance(gammas, list):
+        if not gammas:
+            raise check.fail("analyses.hart_gamma", "empty list: no gamma to try", "analyses")
+        for v in gammas:
+            check.number(v, "analyses.hart_gamma", "analyses", positive=True)
+    elif not isinstance(gammas, bool):
+        raise check.fail("analyses.hart_gamma", f"expected true (the default gammas) or a list of numbers > 0, got "
+                         f"{_kind(gammas)} {gammas!r}", "analyses")
     return Experiment(str(raw.get("name", Path(path).stem)), seed, data, models, cells, analyses, text,
                       raw.get("paper"), str(raw.get("description", "")))
+
+
+class _Resolver:
+    """What :meth:`ModelSpec.key` needs from an experiment while it is being parsed."""
+
+    def __init__(self, models: dict[str, ModelSpec]) -> None:
+        self.models = models
+
+
+def _check_cell(check: _Checker, cell: Cell, source: ModelSpec, stand_ins: _StandIns, built: set, nth: int) -> None:
+    """Build the cell's attack on a stand-in of the crafting model (once per distinct setting)."""
+    from ..attacks import make_attack
+
+    spiking = source.is_spiking
+    model = stand_ins.model(source)
+    params = {k: v for k, v in cell.params.items() if k in attack_parameters(cell.attack)}
+    signature = (cell.attack, cell.grad, spiking, model.config.encoding, cell.eps, canonical(params),
+                 canonical(cell.grad_params))
+    if signature in built:
+        return
+    built.add(signature)
+    if cell.eps is not None:
+        params["eps"] = cell.eps
+    grad = cell.grad if spiking and cell.grad not in ("exact", "none") else None
+    try:
+        make_attack(cell.attack, model, grad=grad, grad_params=cell.grad_params if spiking else None, **params)
+    except (TypeError, ValueError) as exc:
+        key = _error_key(exc)
+        where = ("grid.eps" if key == "eps" else f"grid.grad_params.{cell.grad}" if key in ("grad_params", None)
+                 and cell.grad_params else f"grid.params.{key}" if key in cell.params else f"grid.{key or 'params'}")
+        raise check.fail(where, f"{cell.attack} with {cell.grad} on {source.name}: {exc}", "grid", nth) from exc
 
 
 def load_experiment(path: str | Path) -> Experiment:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"experiment: no file at {str(path)!r}")
-    return parse_experiment(path.read_text(), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ExperimentError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    return parse_experiment(text, str(path))

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from ..attacks import ATTACKS, make_attack
 from ..data import ImageDataset, load_dataset
+from ..io import file_lock
 from ..models import ModelConfig, SpikingModel, build_model
 from ..training import TrainConfig, accuracy, load_checkpoint, save_checkpoint, train_model
 from .analyses import spike_shuffle_accuracy
@@ -88,17 +89,30 @@ class Runner:
         spec = self.exp.models[name]
         key = self.exp.model_key(name)
         path = self.out / "models" / f"{key}.pt"
-        if path.exists():
-            model, meta = load_checkpoint(path, map_location=self.device)
-        else:
-            model, meta = self._build(spec)
-            save_checkpoint(path, model, meta)
-            self.report.models_trained.append(name)
+        # train-or-load exactly once across shard processes sharing this folder
+        with file_lock(path.with_suffix(".lock")):
+            if path.exists():
+                model, meta = load_checkpoint(path, map_location=self.device)
+                self._verify_cached(path, name, key, model, meta)
+            else:
+                model, meta = self._build(spec)
+                save_checkpoint(path, model, meta | {"cache_key": key})
+                self.report.models_trained.append(name)
         x, y = self.test_inputs()
         clean = accuracy(model, x.transpose(0, 1) if model.takes_sequence else x, y)
         self.store.put_model(key, self.exp.name, name, str(path), model.config.to_dict(), clean, meta)
         self._models[name] = model.eval()
         return model
+
+    def _verify_cached(self, path: Path, name: str, key: str, model: SpikingModel, meta: dict) -> None:
+        """A model-cache entry is used only if it was written for this config hash (and, for a
+        trained model, holds exactly the config this experiment builds); never a stray file."""
+        stored = meta.get("cache_key")
+        same = stored == key and (self.exp.models[name].convert_from is not None
+                                  or model.config == self.model_config(self.exp.models[name]))
+        if not same:
+            raise ValueError(f"model cache: {str(path)!r} is not the cached model {name!r} of this experiment "
+                             f"(its cache key is {stored!r}, expected {key!r}); delete the file to retrain it")
 
     def _build(self, spec: ModelSpec) -> tuple[SpikingModel, dict]:
         if spec.convert_from is not None:

@@ -18,6 +18,7 @@ import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import quote
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cells (
@@ -60,19 +61,55 @@ CREATE TABLE IF NOT EXISTS analyses (
 """
 
 COLUMNS = ("id", "experiment", "target", "source", "scenario", "attack", "grad", "eps", "seconds")
+TABLES = {"cells", "computations", "models", "analyses"}
+
+
+class StoreError(ValueError):
+    """The file is not a usable results store (damaged, or an SQLite file of something else)."""
 
 
 class ResultsStore:
-    """SQLite store at ``path`` (created on first use)."""
+    """SQLite store at ``path``: created on first use, or with ``readonly=True`` opened
+    read-only (``mode=ro``: listing and reporting never write, and work on a read-only
+    archive). A damaged file, or an SQLite file without spikeattack's tables, raises
+    :class:`StoreError` and is left untouched."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, timeout=120, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.executescript(SCHEMA)
+        self.readonly = readonly
+        if readonly:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"store: no results store at {str(self.path)!r}")
+            # a file nobody may write cannot change under us: immutable needs no -wal/-shm files
+            frozen = "&immutable=1" if not self.path.stat().st_mode & 0o222 else ""
+            uri = f"file:{quote(str(self.path.absolute()))}?mode=ro{frozen}"
+            self.conn = sqlite3.connect(uri, uri=True, timeout=120, isolation_level=None)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, timeout=120, isolation_level=None)
+        try:
+            self._check_schema()
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self.conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")  # all tables or none, for a peer
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise StoreError(f"store: {str(self.path)!r} is not a readable results store ({exc})") from exc
+        except StoreError:
+            self.conn.close()
+            raise
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def _check_schema(self) -> None:
+        """Refuse an SQLite file that holds tables but not ours (never write our schema into it)."""
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables and not self.readonly:
+            return  # a new, empty store
+        missing = TABLES - tables
+        if missing:
+            raise StoreError(f"store: {str(self.path)!r} is not a spikeattack results store (no table "
+                             f"{', '.join(sorted(missing))}); refusing to use it")
 
     def close(self) -> None:
         self.conn.close()

@@ -11,7 +11,7 @@ from ..attacks import ATTACKS, TARGET_MODES, make_attack
 from ..bench import evaluate
 from ..gradients import ESTIMATORS
 from ..training import load_checkpoint
-from .common import add_data_args, add_output_args, emit
+from .common import add_data_args, add_output_args, check_memory, emit
 from .evaluate import load_model_and_data
 
 
@@ -78,20 +78,25 @@ def attack_params(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    target, data, device = load_model_and_data(args)
+    target, data, device, options = load_model_and_data(args)
     source = None
     if args.source is not None:
-        source, _ = load_checkpoint(args.source, map_location=device)
+        source, source_meta = load_checkpoint(args.source, map_location=device)
+        other = source_meta.get("dataset")
+        if other is not None and other != data.name and not args.other_dataset:
+            raise ValueError(f"--source: {args.source!r} was trained on {other}, the attacked data is {data.name}; "
+                             "pass --other-dataset to craft on it anyway")
     crafting = source or target
     params = attack_params(args)
     if not crafting.is_spiking and (args.grad != "stbp" or args.grad_param):
         raise ValueError(f"--grad: the crafting model is an ANN, whose exact gradient is used; drop --grad {args.grad}")
+    if crafting.is_spiking and not crafting.takes_sequence:
+        check_memory(crafting.config, device, batch=args.batch_size, timesteps=crafting.timesteps * args.time_extend,
+                     gradient=True, flags={"--time-extend": args.time_extend != 1, "--batch-size": True})
     attack = make_attack(args.attack, crafting, **params)
     x, y = data.split("test")
     batch_dim = 1 if data.is_sequence else 0  # spike frames are time-first [T, N, ...]
     if args.limit is not None:
-        if args.limit < 1:
-            raise ValueError(f"--limit: expected an integer >= 1, got {args.limit}")
         x, y = x.narrow(batch_dim, 0, min(args.limit, len(y))), y[: args.limit]
     targets, excluded = None, 0
     if args.targeted == "given":
@@ -108,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     config = summary.extra.pop("config")
     result = {"attack": args.attack, "grad": args.grad if crafting.is_spiking else "exact",
               "eps": config.get("eps"), "scenario": summary.extra["scenario"], "target": args.checkpoint,
-              "source": args.source, **summary.to_dict(), "excluded_target_class": excluded, "config": config}
+              "source": args.source, "dataset": data.name, "data_options": options, **summary.to_dict(), "excluded_target_class": excluded, "config": config}
     text = (f"{args.attack} ({result['grad']}, eps={result['eps']}) on {summary.n} inputs: clean accuracy "
             f"{summary.clean_accuracy:.4f}, ASR {summary.asr if summary.asr is None else round(summary.asr, 4)}, "
             f"robust accuracy {summary.robust_accuracy:.4f}, Linf {summary.linf:.4f}, L2 {summary.l2:.4f}, "

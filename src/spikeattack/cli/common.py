@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from typing import Any
 
@@ -24,6 +26,10 @@ def add_data_args(parser: argparse.ArgumentParser, *, default: str | None = "dig
                         help="event data: binary spike frames or event-count frames (default: binary)")
     parser.add_argument("--time-bins", type=int, default=None, metavar="T",
                         help="event data: number of frames per sample (default: the dataset's; from the checkpoint)")
+    if default is None:  # commands that read a checkpoint: its dataset is the default
+        parser.add_argument("--other-dataset", action="store_true",
+                            help="allow a --dataset other than the one the checkpoint was trained on (its input "
+                                 "shape and classes must still match); without it that is refused")
 
 
 def data_kwargs(args: argparse.Namespace, meta: dict | None = None, same_dataset: bool = True) -> dict:
@@ -39,19 +45,114 @@ def data_kwargs(args: argparse.Namespace, meta: dict | None = None, same_dataset
     return out
 
 
-def add_output_args(parser: argparse.ArgumentParser) -> None:
+def add_output_args(parser: argparse.ArgumentParser, *, compute: bool = True) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout (progress on stderr)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    if compute:
+        parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+        parser.add_argument("--threads", type=int, default=None, metavar="N",
+                            help="torch CPU threads of this process (default: torch's, i.e. $OMP_NUM_THREADS or "
+                                 "every core; 1 with --shard, so shard processes do not oversubscribe the CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+SEED_LIMIT = 2 ** 63  # torch and numpy seeds are 64-bit
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def check_common_args(args: argparse.Namespace) -> None:
+    """Range checks of the flags several commands share, before any work (``ValueError``
+    naming the flag): counts >= 1, seeds within 64 bits, a device that exists, a finite width."""
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"--seed: expected an integer in [0, 2**63), got {seed}")
+    for dest in ("batch_size", "threads", "limit", "limit_train", "epochs", "calibration", "timesteps",
+                 "time_extend", "eot", "steps", "restarts", "time_bins", "resize", "adv_steps"):
+        value = getattr(args, dest, None)
+        if value is not None and value < 1:
+            raise ValueError(f"{_flag(dest)}: expected an integer >= 1, got {value}")
+    width = getattr(args, "width", None)
+    if width is not None and not (math.isfinite(width) and width > 0):
+        raise ValueError(f"--width: expected a finite number > 0, got {width}")
+    if getattr(args, "device", None) is not None:
+        pick_device(args.device)
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """``--threads N``, or one thread per process when the run is sharded."""
+    threads = getattr(args, "threads", None)
+    shard = getattr(args, "shard", (0, 1))
+    if threads is None and shard[1] > 1:
+        threads = 1
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
 def pick_device(name: str | None) -> torch.device:
+    """The torch device ``--device`` names; ``ValueError`` when it does not exist on this machine."""
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError as exc:
         raise ValueError(f"--device: {exc}") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device: {name!r} requested, but this torch build or machine has no CUDA "
+                             "(use --device cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device: {name!r} requested, but there are {torch.cuda.device_count()} CUDA devices")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"--device: {name!r} requested, but MPS is not available (use --device cpu)")
+    elif device.type != "cpu":
+        raise ValueError(f"--device: expected cpu, cuda[:N] or mps, got {name!r}")
+    return device
+
+
+def available_memory(device: torch.device) -> int:
+    """Free bytes on ``device``: the GPU's free memory, or the host's ``MemAvailable``."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - unknown platform: no estimate
+        return 1 << 62
+
+
+def check_memory(config, device: torch.device, *, batch: int, timesteps: int | None = None, gradient: bool,
+                 flags: dict[str, bool]) -> None:
+    """Refuse, before allocating anything, a run whose lower-bound memory exceeds what ``device``
+    has free. ``flags`` maps each size flag (``--width``, ``--timesteps``, ``--batch-size``,
+    ``--time-extend``) to whether the user set it; the message names those set."""
+    from ..models.footprint import footprint
+
+    size = footprint(config)
+    free = available_memory(device)
+    steps = timesteps if timesteps is not None else (config.timesteps if config.is_spiking else 1)
+    params = size.parameter_bytes() * (4 if gradient else 1)  # weights, gradients, two Adam moments
+    acts = (size.gradient_bytes if gradient else size.inference_bytes)(steps, batch)
+    if params + acts <= free:
+        return
+    named = [flag for flag, given in flags.items() if given] or ["--batch-size"]
+    if params > free:
+        named = [f for f in named if f == "--width"] or named
+    raise ValueError(f"{'/'.join(named)}: the run needs at least {_gib(params + acts)} ({size.parameters:,} parameters, "
+                     f"T={steps} x batch {batch} x {size.activations:,} activations per step) but {device} has "
+                     f"{_gib(free)} free; reduce {' or '.join(named)}")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2 ** 30:,.1f} GiB"
 
 
 def emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:

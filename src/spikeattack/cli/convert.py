@@ -11,7 +11,9 @@ from ..neurons import RESETS
 from ..training import accuracy, read_checkpoint, save_checkpoint
 from ..training.conversion import METHODS, convert_ann_to_snn
 from .common import add_data_args, add_output_args, emit, info
-from .evaluate import load_model_and_data
+from ..io import check_output_file
+from .common import check_memory
+from .evaluate import EVAL_BATCH, load_model_and_data
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,15 +45,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for name, value in (("--calibration", args.calibration), ("--timesteps", args.timesteps)):
-        if value < 1:
-            raise ValueError(f"{name}: expected an integer >= 1, got {value}")
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit: expected an integer >= 1, got {args.limit}")
-    ann, data, _ = load_model_and_data(args)
+    stem, _ = os.path.splitext(args.checkpoint)
+    out = args.out or f"{stem}-if-T{args.timesteps}.pt"
+    # before any work: never a folder, a read-only place, or the ANN itself (convert a.pt --out a.pt)
+    check_output_file(out, "--out", inputs=[args.checkpoint])
+    ann, data, device, _ = load_model_and_data(args)
     if ann.is_spiking:
         raise ValueError(f"checkpoint: {args.checkpoint!r} holds a spiking model (neuron={ann.config.neuron!r}); "
                          "convert an ANN trained with 'spikeattack train --ann'")
+    check_memory(ann.config.replace(neuron="if", timesteps=args.timesteps), device, batch=EVAL_BATCH,
+                 gradient=False, flags={"--timesteps": True})
     if data.is_sequence:
         raise ValueError(f"--dataset: {data.name} holds spike frames; conversion needs an image dataset")
     stored = read_checkpoint(args.checkpoint).get("metadata") or {}
@@ -73,8 +76,6 @@ def run(args: argparse.Namespace) -> int:
         x, y = x[: args.limit], y[: args.limit]
     ann_acc = accuracy(ann, x, y, progress=not args.quiet)
     snn_acc = accuracy(snn, x, y, progress=not args.quiet)
-    stem, _ = os.path.splitext(args.checkpoint)
-    out = args.out or f"{stem}-if-T{args.timesteps}.pt"
     metadata = {"dataset": data.name, "resize": resize, "source_ann": os.fspath(args.checkpoint),
                 "conversion": conversion | {"calibration_seed": args.seed},
                 "ann_test_accuracy": ann_acc, "test_accuracy": snn_acc}

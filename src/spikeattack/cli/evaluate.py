@@ -6,7 +6,9 @@ import argparse
 
 from ..data import load_dataset
 from ..training import accuracy, load_checkpoint
-from .common import add_data_args, add_output_args, data_kwargs, emit, pick_device
+from .common import add_data_args, add_output_args, check_memory, data_kwargs, emit, pick_device
+
+EVAL_BATCH = 256  # accuracy()'s batch size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,32 +24,41 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def load_model_and_data(args: argparse.Namespace):
-    """The checkpoint's model on the chosen device, and its dataset (defaults from the checkpoint)."""
+    """The checkpoint's model on the chosen device, its dataset (defaults from the checkpoint;
+    another dataset only with ``--other-dataset``), the device and the dataset options used."""
     device = pick_device(args.device)
     model, meta = load_checkpoint(args.checkpoint, map_location=device)
     name = args.dataset or meta.get("dataset")
     if name is None:
         raise ValueError("--dataset: the checkpoint does not name its dataset; pass --dataset")
-    data = load_dataset(name, args.data_root, **data_kwargs(args, meta, same_dataset=name == meta.get("dataset")))
+    trained_on = meta.get("dataset")
+    if trained_on is not None and name != trained_on and not getattr(args, "other_dataset", False):
+        raise ValueError(f"--dataset: the checkpoint was trained on {trained_on}, not {name}; pass --other-dataset "
+                         "to use it on another dataset of the same input shape anyway")
+    options = data_kwargs(args, meta, same_dataset=name == trained_on)
+    data = load_dataset(name, args.data_root, **options)
     if tuple(data.input_shape) != model.input_shape or data.num_classes != model.num_classes:
         raise ValueError(f"--dataset: {name} has inputs {tuple(data.input_shape)} and {data.num_classes} classes; "
                          f"the model expects {model.input_shape} and {model.num_classes}")
-    return model, data, device
+    return model, data, device, options
 
 
 def run(args: argparse.Namespace) -> int:
-    model, data, _ = load_model_and_data(args)
+    model, data, device, options = load_model_and_data(args)
+    if args.timesteps is not None and not model.is_spiking:
+        raise ValueError("--timesteps: the checkpoint holds an ANN, which has no time steps")
+    check_memory(model.config, device, batch=EVAL_BATCH, timesteps=args.timesteps, gradient=False,
+                 flags={"--timesteps": args.timesteps is not None})
     x, y = data.test_x, data.test_y
     if args.limit is not None:
-        if args.limit < 1:
-            raise ValueError(f"--limit: expected an integer >= 1, got {args.limit}")
         x, y = x[: args.limit], y[: args.limit]
     if args.timesteps is not None:
         with model.override_timesteps(args.timesteps):
             acc = accuracy(model, x, y, progress=not args.quiet)
     else:
         acc = accuracy(model, x, y, progress=not args.quiet)
-    result = {"checkpoint": args.checkpoint, "dataset": data.name, "n": len(y), "timesteps": model.timesteps
+    result = {"checkpoint": args.checkpoint, "dataset": data.name, "data_options": options,
+              "n": len(y), "timesteps": model.timesteps
               if args.timesteps is None else args.timesteps, "clean_accuracy": acc}
     emit(args, result, f"clean accuracy {acc:.4f} on {len(y)} {data.name} test images")
     return 0

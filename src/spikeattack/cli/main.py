@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 
+import torch
+
 from .. import __version__
+from .common import apply_threads, check_common_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,16 +27,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What a user can cause: bad values and files (ValueError: ExperimentError, StoreError, ...),
+# files that cannot be read or written (OSError), a store another program locks (sqlite3),
+# a run larger than the device (out of memory). Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, OSError, sqlite3.Error, torch.OutOfMemoryError)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one sub-command; every expected error is one line on stderr and exit code 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
+        check_common_args(args)
+        apply_threads(args)
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"spikeattack {args.command}: error: {exc}", file=sys.stderr)
+    except USER_ERRORS as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, torch.OutOfMemoryError):
+            message = f"--batch-size: out of memory ({message}); reduce --batch-size or --timesteps"
+        print(f"spikeattack {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

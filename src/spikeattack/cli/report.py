@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..io import check_output_dir
 from .common import add_output_args, emit
 
 STORE_NAME = "results.sqlite"
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
     path = store_path(args.run)
     out = args.out if args.out is not None else str(path.parent)
-    with ResultsStore(path) as store:
+    check_output_dir(out, "--out" if args.out is not None else "RUN")
+    with ResultsStore(path, readonly=True) as store:  # reporting never writes the store
         paths = write_report(store, out, experiment=args.experiment)
         rows, models = store.rows(experiment=args.experiment), store.models(args.experiment)
     heads = [h.to_dict() for h in headline(rows, errors=[])]
@@ -152,7 +154,7 @@ def run_results(args: argparse.Namespace) -> int:
     from ..bench.store import ResultsStore, export_rows
 
     path = store_path(args.run)
-    with ResultsStore(path) as store:
+    with ResultsStore(path, readonly=True) as store:  # listing never writes the store
         rows = store.rows(experiment=args.experiment, target=args.target, source=args.source, attack=args.attack,
                           grad=args.grad)
     rows = [r for r in rows if _matches(r, args)]

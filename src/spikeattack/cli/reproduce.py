@@ -9,6 +9,7 @@ from ..bench.experiment import parse_experiment
 from ..bench.papers import comparison_markdown
 from ..bench.presets import PAPERS, SCALES, preset_text
 from ..bench.store import ResultsStore
+from ..io import write_text
 from .bench import add_run_args, execute
 from .common import emit
 
@@ -34,15 +35,14 @@ def run(args: argparse.Namespace) -> int:
     if args.out == "runs/reproduce":
         args.out = os.path.join("runs", name)
     result = execute(experiment, args)
-    with ResultsStore(os.path.join(args.out, "results.sqlite")) as store:
+    with ResultsStore(os.path.join(args.out, "results.sqlite"), readonly=True) as store:
         table = comparison_markdown(args.paper, store.rows(experiment=experiment.name),
                                     store.analyses(experiment=experiment.name))
     path = os.path.join(args.out, "comparison.md")
-    with open(path, "w") as f:
-        f.write(f"# {name}: our numbers beside the paper's\n\n")
-        f.write("At small scale the targets are small networks on the embedded digits data: compare orderings and "
-                "trends (strongest estimator, white- vs black-box, robust vs plain target), not absolute values.\n\n")
-        f.write(table + "\n")
+    write_text(path, f"# {name}: our numbers beside the paper's\n\n"
+                     "At small scale the targets are small networks on the embedded digits data: compare orderings and "
+                     "trends (strongest estimator, white- vs black-box, robust vs plain target), not absolute values."
+                     f"\n\n{table}\n")
     result["comparison"] = path
     emit(args, result, f"{result['computed']} cells computed, {result['skipped']} already finished; "
                        f"report in {args.out}; paper comparison: {path}")

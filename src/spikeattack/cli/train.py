@@ -12,7 +12,8 @@ from ..models import ARCHS, ModelConfig, build_model
 from ..neurons import RESETS, SURROGATES
 from ..training import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, save_checkpoint, train_model
 from ..training.adversarial import adversarial_perturbation
-from .common import add_data_args, add_output_args, data_kwargs, emit, info, pick_device
+from ..io import check_output_file
+from .common import add_data_args, add_output_args, check_memory, data_kwargs, emit, info, pick_device
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -121,18 +122,22 @@ def model_config_from_args(args: argparse.Namespace, data, *, ann: bool) -> Mode
 def run(args: argparse.Namespace) -> int:
     perturb = perturbation_from_args(args)  # validate the --adv flags before loading anything
     device = pick_device(args.device)
+    kind = "ann" if args.ann else args.neuron
+    tag = "" if perturb is None else f"-adv{perturb.attack}"
+    out = args.out or os.path.join("runs", "models", f"{args.dataset}-{args.arch}-{kind}{tag}-seed{args.seed}.pt")
+    check_output_file(out, "--out")  # before the training, not after
+    train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                            weight_decay=args.weight_decay, schedule=args.schedule, loss=args.loss, seed=args.seed)
     options = data_kwargs(args)
     data = load_dataset(args.dataset, args.data_root, **options)
     if args.limit_train is not None:
         data = data.subset(n_train=args.limit_train, seed=args.seed)
-    train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                            weight_decay=args.weight_decay, schedule=args.schedule, loss=args.loss, seed=args.seed)
     config = model_config_from_args(args, data, ann=args.ann)
+    check_memory(config, device, batch=args.batch_size, gradient=True,
+                 flags={"--width": args.width is not None, "--timesteps": args.timesteps is not None,
+                        "--batch-size": True})
     torch.manual_seed(args.seed)
     model = build_model(config).to(device)
-    kind = "ann" if args.ann else config.neuron
-    tag = "" if perturb is None else f"-adv{perturb.attack}"
-    out = args.out or os.path.join("runs", "models", f"{args.dataset}-{args.arch}-{kind}{tag}-seed{args.seed}.pt")
     info(args, f"training {kind} {args.arch} on {args.dataset} ({len(data.train_y)} train / {len(data.test_y)} test, "
                f"T={model.timesteps}, device={device})")
 

@@ -77,7 +77,8 @@ class SpikingModel(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:
-        """Raise ``ValueError`` naming ``name`` unless ``x`` has this model's layout."""
+        """Raise ``ValueError`` naming ``name`` unless ``x`` has this model's layout, its dtype
+        (float64 input to a float32 model is refused, not cast) and only finite values."""
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
         if not x.is_floating_point():
@@ -90,6 +91,13 @@ class SpikingModel(nn.Module):
             )
         if self.takes_sequence and self.is_spiking and x.shape[0] != self.timesteps:
             raise ValueError(f"{name}: expected T = {self.timesteps} time steps, got {x.shape[0]}")
+        weight = next(self.parameters(), None)
+        if weight is not None and x.dtype != weight.dtype:
+            # refused, not cast: a silent cast would hand attacks float32 gradients for float64 inputs
+            raise ValueError(f"{name}: expected dtype {weight.dtype} (the model's weights), got {x.dtype}; "
+                             f"convert with x.to({weight.dtype})")
+        if x.device.type != "meta" and not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name}: holds NaN or infinite values")
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         if self.config.encoding != "direct":

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ..io import atomic_write
 from ..models import ModelConfig, SpikingModel, build_model
 
 FORMAT = "spikeattack-checkpoint"
@@ -26,10 +27,8 @@ def save_checkpoint(path: str | os.PathLike, model: SpikingModel, metadata: dict
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(),
                "state_dict": state, "metadata": dict(metadata or {})}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:  # unique temporary name: concurrent writers never collide
+        torch.save(payload, f)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -47,7 +46,39 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("config", "state_dict"):
         if not isinstance(payload.get(key), dict):
             raise ValueError(f"checkpoint: {os.fspath(path)!r} lacks {key!r}")
+    check_metadata(payload.get("metadata"), os.fspath(path))
     return payload
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def check_metadata(metadata: Any, where: str) -> None:
+    """The metadata keys spikeattack reads back must have their types: ``dataset`` a name,
+    ``resize`` a count, ``data_options`` a table of ``resize``/``time_bins`` counts and
+    ``frames``; anything else in the metadata is free-form."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict):
+        raise ValueError(f"checkpoint: {where!r} has metadata of type {type(metadata).__name__}; expected a dict")
+    problems = []
+    if metadata.get("dataset") is not None and not isinstance(metadata["dataset"], str):
+        problems.append(f"dataset={metadata['dataset']!r} (expected a dataset name)")
+    if metadata.get("resize") is not None and not _is_count(metadata["resize"]):
+        problems.append(f"resize={metadata['resize']!r} (expected an integer >= 1)")
+    options = metadata.get("data_options")
+    if options is not None:
+        if not isinstance(options, dict):
+            problems.append(f"data_options={options!r} (expected a dict)")
+        else:
+            for key, value in options.items():
+                ok = (value is None or (_is_count(value) if key in ("resize", "time_bins") else
+                                        value in ("binary", "count") if key == "frames" else False))
+                if not ok:
+                    problems.append(f"data_options.{key}={value!r}")
+    if problems:
+        raise ValueError(f"checkpoint: {where!r} has malformed metadata: {'; '.join(problems)}")
 
 
 def load_weights(model: SpikingModel, state_dict: dict[str, torch.Tensor], source: str = "state_dict") -> None:

@@ -94,6 +94,8 @@ def compute_loss(name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch
 def accuracy(model: SpikingModel, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 256,
              progress: bool = False) -> float:
     """Clean accuracy of ``model`` (eval mode) on images ``x`` (uint8 or [0,1] float), labels ``y``."""
+    if len(y) == 0:
+        raise ValueError("y: no inputs; accuracy of an empty set is undefined")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

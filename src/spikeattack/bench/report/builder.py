@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ...io import write_text
 from ..headline import Headline, headline
 from ..hygiene import Flag, hygiene_flags
 from ..store import ResultsStore
@@ -72,7 +73,7 @@ def _open_store(store_or_path: ResultsStore | str | os.PathLike) -> tuple[Result
         path = path / STORE_NAME
     if not path.is_file():
         raise FileNotFoundError(f"store: no results store at {str(path)!r}")
-    return ResultsStore(path), True
+    return ResultsStore(path, readonly=True), True  # a report never writes the store
 
 
 def load_report_inputs(store: ResultsStore, experiment: str | None = None) -> tuple[list, list, list]:
@@ -116,6 +117,6 @@ def write_report(store_path_or_store: ResultsStore | str | os.PathLike, out_dir:
         "Robustness report" + (f": {rows[0]['experiment']}" if rows and len({r['experiment'] for r in rows}) == 1 else ""))
     doc = build_document(ReportContext(rows, models, shuffles, plots_dir), title)
     md_path, html_path = out / "report.md", out / "report.html"
-    md_path.write_text(doc.markdown(out), encoding="utf-8")
-    html_path.write_text(doc.html(title), encoding="utf-8")
+    write_text(md_path, doc.markdown(out))  # atomic: a reader never sees half a report
+    write_text(html_path, doc.html(title))
     return {"markdown": md_path, "html": html_path, "plots": plots_dir}
