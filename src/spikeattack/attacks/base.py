@@ -156,14 +156,14 @@ class Attack(ABC):
 
     def check_inputs(self, x: torch.Tensor, y: torch.Tensor) -> None:
         self.model.check_input(x, "x")
+        batch = x.shape[1] if self.model.takes_sequence else x.shape[0]
+        if batch == 0:
+            raise ValueError("x: empty batch; expected at least one input")
         if self.image_domain and self.model.takes_sequence:
             raise ValueError("x: this image-domain attack needs image inputs; use the spike-domain attack "
                              "(spike-bim) for spike/event inputs")
         if self.image_domain and (x.min() < 0 or x.max() > 1):
             raise ValueError("x: expected pixel values in [0, 1] (normalisation belongs inside the model)")
-        batch = x.shape[1] if self.model.takes_sequence else x.shape[0]
-        if batch == 0:
-            raise ValueError("x: empty batch; expected at least one input")
         if not isinstance(y, torch.Tensor) or y.dtype != torch.long or y.shape != (batch,):
             raise ValueError(f"y: expected int64 labels of shape ({batch},), got "
                              f"{getattr(y, 'dtype', type(y).__name__)} {tuple(getattr(y, 'shape', ()))}")

@@ -188,7 +188,7 @@ class _Locator:
     def header(self, section: str, nth: int = 0) -> int | None:
         """0-based index of the ``nth`` ``[section]`` / ``[[section]]`` header."""
         pattern = re.compile(rf"^\s*\[\[?\s*{re.escape(section)}\s*\]\]?\s*(#.*)?$")
-        hits = [i for i, line in enumerate(self.lines) if pattern.match(line)]
+        hits = [i for i, line in enumerate(self.lines) if pattern.match(line.replace('"', "").replace("'", ""))]
         return hits[nth] if nth < len(hits) else None
 
     def line(self, key: str, section: str | None = None, nth: int = 0) -> int | None:
@@ -374,8 +374,9 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
         section = f"models.{base_name}"
         if not base_name or any(c in base_name for c in RESERVED) or base_name != base_name.strip():
             raise check.fail(section, f"model name {base_name!r} may not be empty or hold any of {' '.join(RESERVED)}:"
-                             " they mark generated names (NAME#seed1 black-box twins, NAME@key=value sweep members)")
-        check.table(table, section)
+                             " they mark generated names (NAME#seed1 black-box twins, NAME@key=value sweep members)",
+                             section)
+        check.table(table, section, section)
         check.keys(table, MODEL_FIELDS | TRAIN_FIELDS | MODEL_EXTRA, section, section)
         if "arch" in table:
             check.names(table["arch"], ARCHS, f"{section}.arch", section)
@@ -511,11 +512,11 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
                     gp = grad_params.get(grad, {})
                     cell = Cell(target, source, scenario, attack, grad, None if eps is None else float(eps),
                                 params, gp, variant)
+                    if len(cells) == max_cells:
+                        raise check.fail("grid", f"the experiment has more than {max_cells:,} cells; set "
+                                         "max_cells = N at the top of the file to run a grid this large", "grid", nth)
                     _check_cell(check, cell, models[source], stand_ins, built, nth)
                     cells.append(cell)
-        if len(cells) > max_cells:
-            raise check.fail("grid", f"the experiment has more than {max_cells:,} cells; set max_cells = N at the "
-                             "top of the file to run a grid this large", "grid", nth)
     analyses = dict(check.table(raw.get("analyses", {}), "analyses"))
     check.keys(analyses, ANALYSES_KEYS, "analyses", "analyses")
     if not isinstance(analyses.get("spike_shuffle", False), bool):
@@ -559,8 +560,16 @@ def _check_cell(check: _Checker, cell: Cell, source: ModelSpec, stand_ins: _Stan
         make_attack(cell.attack, model, grad=grad, grad_params=cell.grad_params if spiking else None, **params)
     except (TypeError, ValueError) as exc:
         key = _error_key(exc)
-        where = ("grid.eps" if key == "eps" else f"grid.grad_params.{cell.grad}" if key in ("grad_params", None)
-                 and cell.grad_params else f"grid.params.{key}" if key in cell.params else f"grid.{key or 'params'}")
+        if key == "eps":
+            where = "grid.eps"
+        elif key == "model":  # the attack does not fit the crafting model (e.g. spike-bim on images)
+            where = "grid.attacks"
+        elif key in cell.params:
+            where = f"grid.params.{key}"
+        elif cell.grad_params and (key in cell.grad_params or key in ("grad", "grad_params", None)):
+            where = f"grid.grad_params.{cell.grad}" + (f".{key}" if key in cell.grad_params else "")
+        else:
+            where = f"grid.{key}" if key in GRID_KEYS else "grid.params"
         raise check.fail(where, f"{cell.attack} with {cell.grad} on {source.name}: {exc}", "grid", nth) from exc
 
 

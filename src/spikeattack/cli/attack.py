@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--grad: the crafting model is an ANN, whose exact gradient is used; drop --grad {args.grad}")
     if crafting.is_spiking and not crafting.takes_sequence:
         check_memory(crafting.config, device, batch=args.batch_size, timesteps=crafting.timesteps * args.time_extend,
-                     gradient=True, flags={"--time-extend": args.time_extend != 1, "--batch-size": True})
+                     gradient=True, flags={"--time-extend": args.time_extend != 1, "--batch-size": args.batch_size != 128})
     attack = make_attack(args.attack, crafting, **params)
     x, y = data.split("test")
     batch_dim = 1 if data.is_sequence else 0  # spike frames are time-first [T, N, ...]

@@ -7,6 +7,7 @@ import os
 
 from ..bench.experiment import load_experiment
 from ..bench.runner import STORE_NAME, Runner
+from ..io import check_output_dir
 from .common import add_output_args, emit, info
 
 
@@ -41,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def execute(experiment, args: argparse.Namespace) -> dict:
     """Run ``experiment`` into ``args.out`` and (unless --no-report) write the report."""
+    check_output_dir(args.out, "--out")
     runner = Runner(experiment, args.out, device=args.device, progress=not args.quiet,
                     log=lambda m: info(args, m))
     try:

@@ -146,8 +146,9 @@ def check_memory(config, device: torch.device, *, batch: int, timesteps: int | N
     named = [flag for flag, given in flags.items() if given] or ["--batch-size"]
     if params > free:
         named = [f for f in named if f == "--width"] or named
+    per_step = size.activations if gradient else size.widest
     raise ValueError(f"{'/'.join(named)}: the run needs at least {_gib(params + acts)} ({size.parameters:,} parameters, "
-                     f"T={steps} x batch {batch} x {size.activations:,} activations per step) but {device} has "
+                     f"T={steps} x batch {batch} x {per_step:,} activations per step) but {device} has "
                      f"{_gib(free)} free; reduce {' or '.join(named)}")
 
 

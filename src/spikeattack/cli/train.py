@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     config = model_config_from_args(args, data, ann=args.ann)
     check_memory(config, device, batch=args.batch_size, gradient=True,
                  flags={"--width": args.width is not None, "--timesteps": args.timesteps is not None,
-                        "--batch-size": True})
+                        "--batch-size": args.batch_size != 64})
     torch.manual_seed(args.seed)
     model = build_model(config).to(device)
     info(args, f"training {kind} {args.arch} on {args.dataset} ({len(data.train_y)} train / {len(data.test_y)} test, "
