@@ -122,6 +122,9 @@ def workspace(tmp_path_factory):
     other.commit()
     other.close()
     (root / "notes.txt").write_text("not a checkpoint\n")
+    for name, source in (("foreign-run", "other.sqlite"), ("damaged-run", "damaged.sqlite")):
+        (root / name).mkdir()
+        (root / name / "results.sqlite").write_bytes((root / source).read_bytes())
     model = tiny_model()
     save_checkpoint(root / "string-meta.pt", model, {})
     payload = torch.load(root / "string-meta.pt", weights_only=True)
@@ -188,6 +191,8 @@ FLAG_CASES = [
     (["bench", "missing.toml", "--out", "newrun"], "missing.toml"),
     (["bench", "notes.txt", "--out", "newrun"], "notes.txt"),
     (["bench", "exp.toml", "--out", "notes.txt"], "--out"),
+    (["bench", "exp.toml", "--out", "foreign-run"], "not a spikeattack results store"),
+    (["bench", "exp.toml", "--out", "damaged-run"], "not a readable results store"),
 ]
 
 
@@ -238,7 +243,7 @@ def test_report_on_an_unrelated_sqlite_file_leaves_it_byte_identical(workspace, 
     path = workspace / "other.sqlite"
     before = path.read_bytes()
     code, _, err = run_cli(["report", str(path), "--out", str(workspace / "rep2"), "--quiet"], capsys)
-    assert_one_line_error(code, err, "report", "invoices" if False else "results store")
+    assert_one_line_error(code, err, "report", "not a spikeattack results store")
     assert path.read_bytes() == before and not (workspace / "rep2").exists()
     tables = sqlite3.connect(f"file:{path}?mode=ro", uri=True).execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
@@ -420,6 +425,24 @@ def test_every_compute_command_has_threads(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "--threads" in capsys.readouterr().out, command
+
+
+# ---------------------------------------------------------------------------------------------- atomic writes
+def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    from spikeattack.io import atomic_write
+
+    target = tmp_path / "model.pt"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        with atomic_write(target) as f:
+            f.write(b"half of the new")
+            raise RuntimeError("disk on fire")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+    with atomic_write(target) as f, atomic_write(target) as g:  # two writers: distinct temporaries
+        assert f.name != g.name and Path(f.name).parent == tmp_path
+        f.write(b"first")
+        g.write(b"second")
+    assert target.read_bytes() == b"first" and sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
 
 
 # ---------------------------------------------------------------------------------------------- library
