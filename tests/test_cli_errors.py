@@ -320,7 +320,8 @@ EXPERIMENT_CASES = [
                                              "grad_params = { hart = { gamma = 0.5 } }"), "grid.grad_params.hart",
      "hart = {"),
     ("grad-params-bad-value", _mutate("params = { steps = 2 }", "params = { steps = 2 }\n"
-                                      "grad_params = { rga = { beta = -3 } }"), "grid.grad_params.rga.beta", "beta = -3"),
+                                      "grad_params = { rga = { beta = -3 } }"), "grid.grad_params.rga.beta",
+     "beta = -3"),
     ("hart-gamma-string", _mutate("spike_shuffle = false", 'spike_shuffle = false\nhart_gamma = "x"'),
      "analyses.hart_gamma", 'hart_gamma = "x"'),
     ("hart-gamma-zero", _mutate("spike_shuffle = false", "spike_shuffle = false\nhart_gamma = [0.5, 0]"),

@@ -65,6 +65,7 @@ from ..models import ARCHS, ModelConfig
 
 MODEL_FIELDS = {"arch", "neuron", "decay", "threshold", "reset", "v_reset", "surrogate", "surrogate_width",
                 "timesteps", "encoding", "mean", "std", "arch_options"}
+SWEEPABLE = MODEL_FIELDS - {"mean", "std", "arch_options"}  # a list value sweeps these
 TRAIN_FIELDS = {"epochs", "lr", "loss", "batch_size", "optimizer", "schedule", "weight_decay", "momentum"}
 MODEL_EXTRA = {"adv", "convert_from", "convert_method", "convert_percentile", "seed", "normalize"}
 SCENARIOS = ("white-box", "black-box")
@@ -195,9 +196,9 @@ class _Locator:
         start = 0
         if section is not None:
             head = self.header(section, nth)
-            if head is None:  # an inline table (data = {...}) or a dotted key: look for the table's own key
-                return self.line(section.split(".")[-1]) if "." not in section else self.line(section.split(".")[-1],
-                                                                                                 section.rsplit(".", 1)[0])
+            if head is None:  # an inline table (data = {...}): look for the table's own key in its parent
+                parent, _, own = section.rpartition(".")
+                return self.line(own, parent or None)
             start = head + 1
         end = len(self.lines)
         for i in range(start, len(self.lines)):
@@ -277,7 +278,7 @@ def _error_key(exc: Exception) -> str | None:
 
 def _expand_sweeps(name: str, table: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """``decay = [0.5, 1.0]`` -> models ``name@decay=0.5`` and ``name@decay=1.0``."""
-    sweep = {k: v for k, v in table.items() if k in MODEL_FIELDS - {"mean", "std", "arch_options"} and isinstance(v, list)}
+    sweep = {k: v for k, v in table.items() if k in SWEEPABLE and isinstance(v, list)}
     if not sweep:
         return [(name, table)]
     out = []
@@ -381,7 +382,7 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
         if "arch" in table:
             check.names(table["arch"], ARCHS, f"{section}.arch", section)
         for key, value in table.items():
-            if isinstance(value, list) and key in MODEL_FIELDS - {"mean", "std", "arch_options"} and not value:
+            if isinstance(value, list) and key in SWEEPABLE and not value:
                 raise check.fail(f"{section}.{key}", "empty sweep list: no model to train", section)
         model_seed = check.integer(table.get("seed", seed), f"{section}.seed", section, low=0, high=SEED_LIMIT)
         if not isinstance(table.get("normalize", False), bool):

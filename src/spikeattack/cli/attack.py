@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--grad: the crafting model is an ANN, whose exact gradient is used; drop --grad {args.grad}")
     if crafting.is_spiking and not crafting.takes_sequence:
         check_memory(crafting.config, device, batch=args.batch_size, timesteps=crafting.timesteps * args.time_extend,
-                     gradient=True, flags={"--time-extend": args.time_extend != 1, "--batch-size": args.batch_size != 128})
+                     gradient=True,
+                     flags={"--time-extend": args.time_extend != 1, "--batch-size": args.batch_size != 128})
     attack = make_attack(args.attack, crafting, **params)
     x, y = data.split("test")
     batch_dim = 1 if data.is_sequence else 0  # spike frames are time-first [T, N, ...]
@@ -113,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     config = summary.extra.pop("config")
     result = {"attack": args.attack, "grad": args.grad if crafting.is_spiking else "exact",
               "eps": config.get("eps"), "scenario": summary.extra["scenario"], "target": args.checkpoint,
-              "source": args.source, "dataset": data.name, "data_options": options, **summary.to_dict(), "excluded_target_class": excluded, "config": config}
+              "source": args.source, "dataset": data.name, "data_options": options, **summary.to_dict(),
+              "excluded_target_class": excluded, "config": config}
     text = (f"{args.attack} ({result['grad']}, eps={result['eps']}) on {summary.n} inputs: clean accuracy "
             f"{summary.clean_accuracy:.4f}, ASR {summary.asr if summary.asr is None else round(summary.asr, 4)}, "
             f"robust accuracy {summary.robust_accuracy:.4f}, Linf {summary.linf:.4f}, L2 {summary.l2:.4f}, "

@@ -45,13 +45,12 @@ def data_kwargs(args: argparse.Namespace, meta: dict | None = None, same_dataset
     return out
 
 
-def add_output_args(parser: argparse.ArgumentParser, *, compute: bool = True) -> None:
+def add_output_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout (progress on stderr)")
-    if compute:
-        parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-        parser.add_argument("--threads", type=int, default=None, metavar="N",
-                            help="torch CPU threads of this process (default: torch's, i.e. $OMP_NUM_THREADS or "
-                                 "every core; 1 with --shard, so shard processes do not oversubscribe the CPU)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="torch CPU threads of this process (default: torch's, i.e. $OMP_NUM_THREADS or "
+                             "every core; 1 with --shard, so shard processes do not oversubscribe the CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -147,8 +146,8 @@ def check_memory(config, device: torch.device, *, batch: int, timesteps: int | N
     if params > free:
         named = [f for f in named if f == "--width"] or named
     per_step = size.activations if gradient else size.widest
-    raise ValueError(f"{'/'.join(named)}: the run needs at least {_gib(params + acts)} ({size.parameters:,} parameters, "
-                     f"T={steps} x batch {batch} x {per_step:,} activations per step) but {device} has "
+    raise ValueError(f"{'/'.join(named)}: the run needs at least {_gib(params + acts)} "
+                     f"({size.parameters:,} parameters, T={steps} x batch {batch} x {per_step:,} activations per step) but {device} has "
                      f"{_gib(free)} free; reduce {' or '.join(named)}")
 
 

@@ -10,9 +10,8 @@ import torch
 from ..neurons import RESETS
 from ..training import accuracy, read_checkpoint, save_checkpoint
 from ..training.conversion import METHODS, convert_ann_to_snn
-from .common import add_data_args, add_output_args, emit, info
 from ..io import check_output_file
-from .common import check_memory
+from .common import add_data_args, add_output_args, check_memory, emit, info
 from .evaluate import EVAL_BATCH, load_model_and_data
 
 
