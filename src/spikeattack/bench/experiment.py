@@ -37,6 +37,11 @@ schedule, weight_decay`` (training), ``adv = {attack, eps, steps, grad, ...}`` (
 training), ``convert_from = "<ann model>"`` with ``convert_method``/``convert_percentile``
 (ANN-to-SNN conversion, Sharmin et al.'s SNN-I). A malformed file raises
 :class:`ExperimentError` naming the line and the key.
+
+Generated model names have their own namespace: ``NAME#seed1`` is the black-box twin and
+``NAME@key=value`` a sweep member, so user names may not contain ``# @ = ,``. The whole file
+is validated before anything runs (attacks are built once on stand-in models); a grid of
+more than 10,000 cells needs a top-level ``max_cells = N``.
 """
 
 from __future__ import annotations
