@@ -174,7 +174,8 @@ def wrap(model: nn.Module, *, timesteps: int, input_shape: tuple[int, int, int],
     body = copy.deepcopy(model)
     neurons = convert_neurons(body)
     if not neurons:
-        raise ValueError(f"model: no spiking neuron found in {type(model).__name__}; nothing to attack as an SNN")
+        raise ValueError(f"model: no spiking neuron found in {type(model).__name__}; a neuron type spikeattack does not "
+                         "know must be registered with spikeattack.interop.register_neuron")
     kinds = {type(n) for n in neurons}
     if time is None:
         if kinds == {LIFNeuron}:

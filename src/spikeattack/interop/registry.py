@@ -16,7 +16,7 @@ adapted and counts as not understood.
 :func:`foreign_spiking_modules` lists the spiking modules of a network that are not
 spikeattack neurons: registered types, anything in SpikingJelly's ``neuron`` package,
 subclasses of snnTorch's ``SpikingNeuron``, and leaf modules outside torch whose class
-name says neuron/node/leaky/LIF/spiking. The rate-path estimators refuse a model holding one.
+name says neuron/node/leak/LIF/spik. The rate-path estimators refuse a model holding one.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from ..neurons import LIFNeuron, ReLUNeuron
 
 Adapter = Callable[[nn.Module], LIFNeuron]
 _ADAPTERS: dict[type, Adapter] = {}
-_NAME_HINT = re.compile(r"neuron|node|leaky|lif|spik", re.IGNORECASE)
+_NAME_HINT = re.compile(r"neuron|node|leak|lif|spik", re.IGNORECASE)
 
 
 def register_neuron(neuron_type: type, adapter: Adapter) -> None:
