@@ -44,7 +44,8 @@ from torch import nn
 
 from .surrogate import Rectangular, Surrogate, spike
 
-RESETS = ("hard", "soft", "subtract", "none")
+RESETS = ("hard", "soft")  # a ModelConfig's resets
+NEURON_RESETS = RESETS + ("subtract", "none")  # also snnTorch's (spikeattack.interop)
 
 
 class NeuronProbe:
@@ -124,8 +125,8 @@ class LIFNeuron(nn.Module):
         self.v_rest = _check_float("v_rest", v_rest)
         self.decay = decay
         self.threshold = threshold
-        if reset not in RESETS:
-            raise ValueError(f"reset: expected one of {RESETS}, got {reset!r}")
+        if reset not in NEURON_RESETS:
+            raise ValueError(f"reset: expected one of {NEURON_RESETS}, got {reset!r}")
         self.reset = reset
         self.v_reset = _check_float("v_reset", v_reset)
         if surrogate is not None and not isinstance(surrogate, Surrogate):
