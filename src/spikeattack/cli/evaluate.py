@@ -6,17 +6,19 @@ import argparse
 
 from ..data import load_dataset
 from ..training import accuracy, load_checkpoint
-from .common import add_data_args, add_output_args, data_kwargs, emit, pick_device
+from .common import add_data_args, add_factory_args, add_output_args, data_kwargs, emit, load_user_model, pick_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="clean accuracy of a checkpoint on a dataset's test split",
                        description="Print the clean test accuracy of a checkpoint. "
                                    "Example: spikeattack eval runs/models/digits-small_cnn-lif-seed0.pt")
-    p.add_argument("checkpoint", help="path written by 'spikeattack train'")
+    p.add_argument("checkpoint", help="path written by 'spikeattack train' (with --factory: the weights file)")
     add_data_args(p, default=None)
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N test images only")
-    p.add_argument("--timesteps", "-T", type=int, default=None, help="evaluate with another number of time steps")
+    p.add_argument("--timesteps", "-T", type=int, default=None,
+                   help="evaluate with another number of time steps (with --factory: the model's own)")
+    add_factory_args(p)
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -24,6 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def load_model_and_data(args: argparse.Namespace):
     """The checkpoint's model on the chosen device, and its dataset (defaults from the checkpoint)."""
     device = pick_device(args.device)
+    if getattr(args, "factory", None):
+        if args.dataset is None:
+            raise ValueError("--dataset: a --factory model does not name its dataset; pass --dataset")
+        data = load_dataset(args.dataset, args.data_root, **data_kwargs(args))
+        return load_user_model(args, args.factory, args.checkpoint, data, device), data, device
     model, meta = load_checkpoint(args.checkpoint, map_location=device)
     name = args.dataset or meta.get("dataset")
     if name is None:
@@ -42,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         if args.limit < 1:
             raise ValueError(f"--limit: expected an integer >= 1, got {args.limit}")
         x, y = x[: args.limit], y[: args.limit]
-    if args.timesteps is not None:
+    if args.timesteps is not None and not args.factory:
         with model.override_timesteps(args.timesteps):
             acc = accuracy(model, x, y, progress=not args.quiet)
     else:
