@@ -112,3 +112,68 @@ def test_cli_eval_and_attack_a_factory_model(user_files, capsys):
     assert main(["eval", str(user_files / "wrong.pth"), "--factory", f"{user_files}/nets.py:csnn", "--dataset",
                  "digits", "--timesteps", "4", "--quiet"]) == 2
     assert "shape mismatch" in capsys.readouterr().err
+
+
+EXPERIMENT = """
+name = "user-model"
+seed = 0
+[data]
+dataset = "digits"
+limit = 24
+[train]
+epochs = 1
+[models.csnn]
+factory = "nets.py:csnn"
+weights = "csnn.pth"
+blackbox_weights = "csnn-other.pth"
+timesteps = 4
+[models.tutorial]
+factory = "nets.py:tutorial"
+weights = "tutorial.pth"
+[models.ann]
+neuron = "relu"
+arch_options = { channels = [4, 8], hidden = 16 }
+[[grid]]
+targets = ["csnn"]
+attacks = ["fgsm"]
+estimators = ["stbp", "bptr", "rga", "hart", "cba"]
+eps = [0.1]
+scenarios = ["white-box", "black-box"]
+cross = ["ann", "tutorial"]
+[analyses]
+spike_shuffle = true
+"""
+
+
+def test_bench_and_report_with_user_models(user_files, tmp_path):
+    from spikeattack.bench.experiment import ExperimentError, parse_experiment
+    from spikeattack.bench.report import write_report
+    from spikeattack.bench.runner import run_experiment
+    from spikeattack.bench.store import ResultsStore
+
+    ns = {}
+    exec(FACTORY, ns)
+    torch.manual_seed(1)
+    other = ns["csnn"]()
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    torch.save(other.state_dict(), user_files / "csnn-other.pth")
+    (user_files / "exp.toml").write_text(EXPERIMENT)
+    exp = parse_experiment(EXPERIMENT, str(user_files / "exp.toml"))
+    scenarios = {(c.scenario, c.grad) for c in exp.cells}
+    assert ("black-box", "rga") in scenarios and ("cross:tutorial", "hart") in scenarios and ("cross:ann", "exact") in scenarios
+    run_experiment(exp, tmp_path, device="cpu", progress=False, log=lambda m: None)
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        rows, models = store.rows(), store.models()
+    assert len(rows) == len(exp.cells)
+    assert {m["name"] for m in models} >= {"csnn", "csnn#seed1", "tutorial", "ann"}
+    by = {(r["scenario"], r["grad"]): r for r in rows}
+    assert by[("white-box", "stbp")]["metrics"]["n"] == 24
+    paths = write_report(tmp_path / "results.sqlite", tmp_path / "report")
+    assert "csnn" in paths["markdown"].read_text()
+    with pytest.raises(ExperimentError, match="blackbox_weights"):
+        parse_experiment(EXPERIMENT.replace('blackbox_weights = "csnn-other.pth"\n', ""), str(user_files / "exp.toml"))
+    with pytest.raises(ExperimentError, match="models.csnn.time"):
+        parse_experiment(EXPERIMENT.replace('timesteps = 4\n', 'timesteps = 4\ntime = "loop"\n', 1),
+                         str(user_files / "exp.toml"))
