@@ -363,3 +363,32 @@ def test_wrap_keeps_the_original_and_checks_arguments():
             wrap(net2, **(dict(timesteps=T, input_shape=SHAPE, num_classes=K) | bad))
     with pytest.raises(ValueError, match="model"):
         wrap(net.state_dict(), timesteps=T, input_shape=SHAPE, num_classes=K)
+
+
+@pytest.mark.parametrize("name", ("bptr", "rga", "hart", "stbp"))  # cba: the ReLU twin of the same weights
+def test_decay_input_equals_a_scaled_input_layer(name):
+    """SpikingJelly's decay_input charges m = decay u + x / tau: the same neuron without it, fed
+    by a layer whose weights are divided by tau, must get the same gradient from every estimator
+    (the rate path's gain carries the 1/tau of dm/dx, RGA reads its curve at x / tau)."""
+    torch.manual_seed(0)
+    first = nn.Linear(36, 16).double()
+    last = nn.Linear(16, K).double()
+    with torch.no_grad():
+        first.weight.mul_(8.0)
+    scaled_first = nn.Linear(36, 16).double()
+    with torch.no_grad():
+        scaled_first.weight.copy_(first.weight * 0.25)
+        scaled_first.bias.copy_(first.bias * 0.25)
+    bodies = {
+        "decay_input": nn.Sequential(td(nn.Flatten()), td(first), LIFNeuron(decay=0.75, reset="soft", decay_input=True,
+                                                                            surrogate=ArcTan(2.0)), td(last)),
+        "scaled": nn.Sequential(td(nn.Flatten()), td(scaled_first), LIFNeuron(decay=0.75, reset="soft",
+                                                                              surrogate=ArcTan(2.0)), td(last)),
+    }
+    x = images(5)
+    est = make_estimator(name)
+    (la, ga), (lb, gb) = [reference(lambda v: est(wrap(b, timesteps=T, input_shape=SHAPE, num_classes=K), v), x)
+                          for b in bodies.values()]
+    assert torch.allclose(la, lb, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(ga, gb, rtol=1e-8, atol=1e-12)
+    assert ga.abs().sum() > 0
