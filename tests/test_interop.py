@@ -392,3 +392,22 @@ def test_decay_input_equals_a_scaled_input_layer(name):
     assert torch.allclose(la, lb, rtol=1e-10, atol=1e-12)
     assert torch.allclose(ga, gb, rtol=1e-8, atol=1e-12)
     assert ga.abs().sum() > 0
+
+
+def test_state_kept_neurons_start_fresh_in_a_models_own_loop():
+    class HiddenLoop(nn.Module):  # snnTorch init_hidden neurons driven by the model's own loop
+        def __init__(self):
+            super().__init__()
+            self.net = sequential_net("subtract", None)
+
+        def forward(self, x):
+            snn_utils.reset(self.net)
+            spk, mem = zip(*[self.net(x) for _ in range(T)])
+            return torch.stack(spk), torch.stack(mem)
+
+    net = scaled(HiddenLoop(), factor=3.0, dtype=torch.float32)
+    model = wrap(net, timesteps=T, input_shape=SHAPE, num_classes=K, time="inside", readout="membrane")
+    x = images(7, torch.float32)
+    first = model(x)
+    assert torch.equal(model(x), first)  # no state carried over from the previous call
+    assert_matches(model, lambda v: net(v)[1].mean(0), x)

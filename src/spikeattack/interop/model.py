@@ -107,18 +107,18 @@ class ForeignModel(SpikingModel):
         return series.mean(0)
 
     def _run(self, x: torch.Tensor, sequence: torch.Tensor | None) -> torch.Tensor:
-        if self.time == "inside":
-            return self._logits(self.body(x), self.timesteps)
-        if self.time == "sequence":
-            return self._logits(self.body(sequence), sequence.shape[0])
-        for n in self._step_neurons:
+        for n in self._step_neurons:  # a fresh state every forward (functional.reset_net / utils.reset)
             n.reset_state()
         try:
+            if self.time == "inside":
+                return self._logits(self.body(x), self.timesteps)
+            if self.time == "sequence":
+                return self._logits(self.body(sequence), sequence.shape[0])
             outputs = [self.body(x_t) for x_t in sequence.unbind(0)]
+            return self._logits(_stack(outputs), len(outputs))
         finally:
             for n in self._step_neurons:
                 n.reset_state()
-        return self._logits(_stack(outputs), len(outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.time == "inside":
