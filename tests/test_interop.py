@@ -358,7 +358,7 @@ def test_wrap_keeps_the_original_and_checks_arguments():
     model = wrap(net2, timesteps=T, input_shape=SHAPE, num_classes=K)
     assert isinstance(model, ForeignModel) and isinstance(net2[2], sj_neuron.IFNode)  # the copy was converted
     for bad, match in ((dict(input_shape=(6, 6)), "input_shape"), (dict(readout="max"), "readout"),
-                       (dict(time="loop"), "time")):
+                       (dict(time="loop"), "time"), (dict(readout="logits"), "readout")):
         with pytest.raises(ValueError, match=match):
             wrap(net2, **(dict(timesteps=T, input_shape=SHAPE, num_classes=K) | bad))
     with pytest.raises(ValueError, match="model"):

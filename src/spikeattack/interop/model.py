@@ -186,6 +186,9 @@ def wrap(model: nn.Module, *, timesteps: int, input_shape: tuple[int, int, int],
             time = "inside"
         else:
             raise ValueError("time: the network mixes multi-step and single-step neurons; give time= explicitly")
+    if readout == "logits" and time != "inside":
+        raise ValueError(f"readout: 'logits' is for a network that runs its own time loop (time='inside'); "
+                         f"with time={time!r} the output is per time step: use 'mean', 'count' or 'membrane'")
     if time == "inside" and encoding != "direct":
         raise ValueError(f"encoding: a network that runs its own time loop gets the images (direct), got {encoding!r}")
     if readout == "membrane" and not isinstance(neurons[-1], (MembraneLIFNeuron, StepLIFNeuron)):
