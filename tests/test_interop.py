@@ -17,7 +17,7 @@ from spikeattack.attacks import make_attack
 from spikeattack.gradients import RATE_PATH, make_estimator
 from spikeattack.interop import ForeignModel, register_neuron, wrap
 from spikeattack.models import ModelConfig, SpikingModel, register_arch, td
-from spikeattack.neurons import ArcTan, FastSigmoid, LIFNeuron
+from spikeattack.neurons import ArcTan, FastSigmoid, LIFNeuron, NeuronProbe
 
 sj_neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
 from spikingjelly.activation_based import functional as sj_functional  # noqa: E402
@@ -42,8 +42,11 @@ def scaled(net, factor=2.5, seed=0, dtype=torch.float64):
     net = net.to(dtype).eval()
     with torch.no_grad():
         for p in net.parameters():
-            if p.dim():  # PLIF's scalar w keeps its init_tau
-                p.copy_(torch.randn_like(p) * factor / max(p.shape[-1], 1) ** 0.5)
+            if p.dim() > 1:  # weights: zero-mean, fan-in scaled
+                p.copy_(torch.randn_like(p) * factor / p[0].numel() ** 0.5)
+            elif p.dim() == 1:  # biases: a positive drive, so that every layer fires
+                p.copy_(torch.rand_like(p) * 0.25 * factor)
+            # PLIF's scalar w keeps its init_tau
     return net
 
 
@@ -55,14 +58,22 @@ def reference(fn, x):
     return logits.detach(), grad
 
 
-def assert_matches(model, fn, x):
+def assert_matches(model, fn, x, grad_rtol=1e-10):
     want_logits, want_grad = reference(fn, x)
     got_logits, got_grad = reference(model, x)
-    tol = dict(rtol=1e-10, atol=1e-12) if x.dtype == torch.float64 else dict(rtol=1e-5, atol=1e-6)
-    assert got_logits.dtype == want_logits.dtype
-    assert torch.allclose(got_logits, want_logits, **tol)
-    assert torch.allclose(got_grad, want_grad, **tol)
-    assert want_grad.abs().sum() > 0 and want_logits.std() > 0  # the comparison is not vacuous
+    assert got_logits.dtype == want_logits.dtype == torch.float64
+    assert torch.allclose(got_logits, want_logits, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(got_grad, want_grad, rtol=grad_rtol, atol=grad_rtol * want_grad.abs().max())
+    assert want_grad.abs().sum() > 0 and want_logits.std() > 0  # the comparison is not vacuous:
+    neurons = model.spiking_neurons()
+    probes = [NeuronProbe() for _ in neurons]
+    for n, p in zip(neurons, probes):
+        n.probe = p
+    with torch.no_grad():
+        model(x)
+    for n in neurons:
+        n.probe = None
+    assert all(0.02 < p.rate.mean() < 0.98 for p in probes)  # every spiking layer fires and resets
 
 
 # ---------------------------------------------------------------- SpikingJelly
@@ -104,7 +115,8 @@ def sj_reference(net, mode):
 
 @pytest.mark.parametrize("i,case", list(enumerate(SJ_CASES)), ids=["-".join(map(str, c)) for c in SJ_CASES])
 def test_spikingjelly_logits_and_stbp_gradient(i, case):
-    net = scaled(sj_net(case, i), seed=i)
+    gain = {"lif": 4.0, "plif": 3.0}.get(case[0], 1.0) if case[3] else 1.0  # decay_input charges x / tau
+    net = scaled(sj_net(case, i), factor=2.5 * gain, seed=i)
     model = wrap(net, timesteps=T, input_shape=SHAPE, num_classes=K)
     assert model.time == ("sequence" if case[-1] == "m" else "step")
     assert len(model.spiking_neurons()) == 2
@@ -147,8 +159,11 @@ def test_spikingjelly_time_inside_the_forward():
 
 
 # ---------------------------------------------------------------- snnTorch
-# snnTorch's surrogates return float32 spikes whatever the membrane's dtype (``(x > 0).float()``),
-# so its networks only run in float32: these comparisons are float32, with float32 tolerances.
+# snnTorch's surrogates return float32 spikes whatever the membrane's dtype (``(x > 0).float()``):
+# the nets below cast them to the next layer's dtype (exact: spikes are 0 or 1), so the forward runs
+# in float64, but snnTorch's backward passes the gradient through those float32 spikes: its own
+# input gradient is float32-accurate only (SNN_GRAD_RTOL).
+SNN_GRAD_RTOL = 1e-5
 SNN_SURROGATES = [snn_surrogate.fast_sigmoid(slope=5), snn_surrogate.atan(alpha=2.5), snn_surrogate.sigmoid(slope=4)]
 
 
@@ -168,10 +183,15 @@ class TutorialNet(nn.Module):
         x = x.flatten(1)
         for _ in range(T):
             spk1, mem1 = self.lif1(self.fc1(x), mem1)
-            spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
-            spk_rec.append(spk2)
+            spk2, mem2 = self.lif2(self.fc2(spk1.to(x.dtype)), mem2)
+            spk_rec.append(spk2.to(x.dtype))
             mem_rec.append(mem2)
         return torch.stack(spk_rec), torch.stack(mem_rec)
+
+
+class Float64(nn.Module):
+    def forward(self, x):
+        return x.double()
 
 
 def sequential_net(reset, spike_grad, beta=0.8):
@@ -179,7 +199,7 @@ def sequential_net(reset, spike_grad, beta=0.8):
     return nn.Sequential(
         nn.Flatten(), nn.Linear(36, 16),
         snn.Leaky(beta=beta, threshold=0.7, spike_grad=spike_grad, reset_mechanism=reset, init_hidden=True),
-        nn.Linear(16, K),
+        Float64(), nn.Linear(16, K),
         snn.Leaky(beta=beta, threshold=0.7, spike_grad=spike_grad, reset_mechanism=reset, init_hidden=True, output=True))
 
 
@@ -198,14 +218,13 @@ SNN_CASES = list(itertools.product(("subtract", "zero", "none"), ("tutorial", "s
 def test_snntorch_logits_and_stbp_gradient(i, case):
     reset, style, readout = case
     sur = SNN_SURROGATES[i % len(SNN_SURROGATES)]
-    net = scaled(TutorialNet(reset, sur) if style == "tutorial" else sequential_net(reset, sur), factor=3.0, seed=i,
-                 dtype=torch.float32)
+    net = scaled(TutorialNet(reset, sur) if style == "tutorial" else sequential_net(reset, sur), factor=3.0, seed=i)
     model = wrap(net, timesteps=T, input_shape=SHAPE, num_classes=K, readout=readout)
     assert model.time == ("inside" if style == "tutorial" else "step")
     assert len(model.spiking_neurons()) == (1 if readout == "membrane" else 2)
     run = net if style == "tutorial" else sequential_reference(net)
     pick = (lambda out: out[0].sum(0)) if readout == "count" else (lambda out: out[1].mean(0))
-    assert_matches(model, lambda x: pick(run(x)), images(i, torch.float32))
+    assert_matches(model, lambda x: pick(run(x)).double(), images(i), SNN_GRAD_RTOL)
 
 
 def test_snntorch_unsupported_option_is_named():
@@ -405,9 +424,10 @@ def test_state_kept_neurons_start_fresh_in_a_models_own_loop():
             spk, mem = zip(*[self.net(x) for _ in range(T)])
             return torch.stack(spk), torch.stack(mem)
 
-    net = scaled(HiddenLoop(), factor=3.0, dtype=torch.float32)
+    net = scaled(HiddenLoop(), factor=3.0)
     model = wrap(net, timesteps=T, input_shape=SHAPE, num_classes=K, time="inside", readout="membrane")
-    x = images(7, torch.float32)
+    x = images(7)
     first = model(x)
     assert torch.equal(model(x), first)  # no state carried over from the previous call
-    assert_matches(model, lambda v: net(v)[1].mean(0), x)
+    assert_matches(model, lambda v: net(v)[1].mean(0), x, SNN_GRAD_RTOL)
+    assert first.dtype == torch.float64
