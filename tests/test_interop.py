@@ -431,3 +431,18 @@ def test_state_kept_neurons_start_fresh_in_a_models_own_loop():
     assert torch.equal(model(x), first)  # no state carried over from the previous call
     assert_matches(model, lambda v: net(v)[1].mean(0), x, SNN_GRAD_RTOL)
     assert first.dtype == torch.float64
+
+
+def test_normalisation_and_poisson_encoding_of_a_wrapped_model():
+    net = scaled(sj_net(("lif", 0.0, True, False, "m"), 0))
+    model = wrap(net, timesteps=T, input_shape=SHAPE, num_classes=K, mean=(0.5,), std=(0.25,))
+    assert_matches(model, lambda x: sj_reference(net, "m")((x - 0.5) / 0.25), images(8))
+    poisson = wrap(net, timesteps=T, input_shape=SHAPE, num_classes=K, encoding="poisson", encoder_seed=3)
+    x = images(9)
+    for name in ("stbp", "rga"):
+        runs = []
+        for _ in range(2):
+            poisson.encoder.reseed()
+            runs.append(reference(lambda v: make_estimator(name)(poisson, v), x))
+        assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])  # seeded noise
+        assert runs[0][1].abs().sum() > 0  # the encoder's straight-through gradient reaches the image

@@ -81,11 +81,7 @@ class ForeignModel(SpikingModel):
         self.time, self.readout = time, readout
         self._readout_neuron = neurons[-1] if readout == "membrane" else None
         self._step_neurons = [n for n in neurons if isinstance(n, StepLIFNeuron)]
-        channels = config.in_channels
-        for name in ("mean", "std"):
-            value = getattr(config, name)
-            tensor = None if value is None else torch.tensor(value).reshape(-1, 1, 1).expand(channels, 1, 1).clone()
-            self.register_buffer(f"_{name}", tensor, persistent=False)
+        self._register_normalisation(config)
 
     def spiking_neurons(self) -> list[LIFNeuron]:
         seen, out = set(), []
