@@ -16,7 +16,7 @@ from torch import nn
 from spikeattack.attacks import make_attack
 from spikeattack.gradients import RATE_PATH, make_estimator
 from spikeattack.interop import ForeignModel, register_neuron, wrap
-from spikeattack.models import ModelConfig, SpikingModel, register_arch, td
+from spikeattack.models import ARCHS, ModelConfig, SpikingModel, register_arch, td
 from spikeattack.neurons import ArcTan, FastSigmoid, LIFNeuron, NeuronProbe
 
 sj_neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
@@ -54,7 +54,7 @@ def reference(fn, x):
     """(logits, d CE / d x) with the framework's own autograd."""
     x = x.clone().requires_grad_(True)
     logits = fn(x)
-    (grad,) = torch.autograd.grad(F.cross_entropy(logits, LABELS), x)
+    (grad,) = torch.autograd.grad(F.cross_entropy(logits, LABELS.to(logits.device)), x)
     return logits.detach(), grad
 
 
@@ -235,24 +235,23 @@ def test_snntorch_unsupported_option_is_named():
 
 
 # ---------------------------------------------------------------- native twins
-_TWIN_BODIES = {}
-
-
-@register_arch("interop_test_twin")
-def _twin_arch(spec, key: str = ""):
-    return _TWIN_BODIES[key]
-
-
 def native_twin(key, body, foreign_state, timesteps=T):
-    """A native SpikingModel around ``body`` carrying the foreign network's weights (same order)."""
+    """A native SpikingModel around ``body`` carrying the foreign network's weights (same order).
+
+    The body is built through a registered architecture that exists only while the model is
+    constructed (the registry is global; other tests enumerate it)."""
     body = body.to(next(iter(foreign_state.values())).dtype) if foreign_state else body.double()
     own = body.state_dict()
     assert len(own) == len(foreign_state)
     body.load_state_dict(dict(zip(own, foreign_state.values())))
-    _TWIN_BODIES[key] = body
-    config = ModelConfig(arch="interop_test_twin", in_channels=SHAPE[0], input_size=SHAPE[1:], num_classes=K,
-                         timesteps=timesteps, arch_options={"key": key})
-    return SpikingModel(config).double().eval()
+    name = f"interop_test_twin_{key}"
+    register_arch(name)(lambda spec: body)
+    try:
+        config = ModelConfig(arch=name, in_channels=SHAPE[0], input_size=SHAPE[1:], num_classes=K,
+                             timesteps=timesteps)
+        return SpikingModel(config).double().eval()
+    finally:
+        del ARCHS[name]
 
 
 def sj_pair():
@@ -446,3 +445,15 @@ def test_normalisation_and_poisson_encoding_of_a_wrapped_model():
             runs.append(reference(lambda v: make_estimator(name)(poisson, v), x))
         assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])  # seeded noise
         assert runs[0][1].abs().sum() > 0  # the encoder's straight-through gradient reaches the image
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_wrapped_model_on_cuda_matches_cpu():
+    adapted, _ = sj_pair()
+    x = images(10)
+    cpu = [reference(lambda v: make_estimator(name)(adapted, v), x) for name in ("stbp", "rga")]
+    gpu_model = adapted.to("cuda")
+    gpu = [reference(lambda v: make_estimator(name)(gpu_model, v.cuda()), x) for name in ("stbp", "rga")]
+    for (lc, gc), (lg, gg) in zip(cpu, gpu):
+        assert torch.allclose(lc, lg.cpu(), rtol=1e-9, atol=1e-12)
+        assert torch.allclose(gc, gg.cpu(), rtol=1e-7, atol=1e-10)
