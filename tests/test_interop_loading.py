@@ -177,3 +177,10 @@ def test_bench_and_report_with_user_models(user_files, tmp_path):
     with pytest.raises(ExperimentError, match="models.csnn.time"):
         parse_experiment(EXPERIMENT.replace('timesteps = 4\n', 'timesteps = 4\ntime = "loop"\n', 1),
                          str(user_files / "exp.toml"))
+
+
+def test_cli_factory_options_without_factory_are_refused(capsys, tmp_path):
+    assert main(["eval", str(tmp_path / "x.pt"), "--dataset", "digits", "--readout", "count", "--quiet"]) == 2
+    assert "--readout: only used with --factory" in capsys.readouterr().err
+    assert main(["attack", str(tmp_path / "x.pt"), "--dataset", "digits", "--timesteps", "4", "--quiet"]) == 2
+    assert "--timesteps: only used with --factory" in capsys.readouterr().err
