@@ -26,16 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def load_model_and_data(args: argparse.Namespace):
     """The checkpoint's model on the chosen device, and its dataset (defaults from the checkpoint)."""
     device = pick_device(args.device)
+    factory = getattr(args, "factory", None)  # commands without the --factory options (convert) have none
     unused = [f"--{k}" for k in ("time", "readout", "encoding") if getattr(args, k, None) is not None]
-    if args.command == "attack" and args.timesteps is not None:
+    if getattr(args, "command", None) == "attack" and args.timesteps is not None:
         unused.append("--timesteps")
-    if unused and not args.factory:
+    if unused and not factory:
         raise ValueError(f"{unused[0]}: only used with --factory (a checkpoint carries its own)")
-    if args.factory:
+    if factory:
         if args.dataset is None:
             raise ValueError("--dataset: a --factory model does not name its dataset; pass --dataset")
         data = load_dataset(args.dataset, args.data_root, **data_kwargs(args))
-        return load_user_model(args, args.factory, args.checkpoint, data, device), data, device
+        return load_user_model(args, factory, args.checkpoint, data, device), data, device
     model, meta = load_checkpoint(args.checkpoint, map_location=device)
     name = args.dataset or meta.get("dataset")
     if name is None:
