@@ -148,3 +148,38 @@ def test_bad_surrogate_name_and_width():
 def test_bad_input_rank():
     with pytest.raises(ValueError, match="input"):
         LIFNeuron()(torch.zeros(3))
+
+
+def test_snntorch_subtract_reset_and_strict_firing_hand_computed():
+    # decay 0.5, threshold 1, x = 0.8; the threshold is subtracted one step later, after the leak:
+    # m = 0.8, 0.4+0.8 = 1.2 (fire), 0.6+0.8-1 = 0.4, 0.2+0.8 = 1.0 (not > 1: no spike when strict)
+    x = torch.full((4, 1), 0.8, dtype=torch.float64)
+    strict = LIFNeuron(decay=0.5, threshold=1.0, reset="subtract", strict=True)(x)
+    assert strict.flatten().tolist() == [0, 1, 0, 0]
+    assert LIFNeuron(decay=0.5, threshold=1.0, reset="subtract")(x).flatten().tolist() == [0, 1, 0, 1]
+    assert LIFNeuron(decay=0.5, threshold=1.0, reset="none")(x).flatten().tolist() == [0, 1, 1, 1]
+
+
+def test_detach_reset_cuts_only_the_reset_path():
+    x = torch.tensor([[1.2], [0.3]], dtype=torch.float64, requires_grad=True)
+    grads = []
+    for detach in (False, True):
+        out = LIFNeuron(decay=1.0, threshold=1.0, reset="soft", surrogate=Sigmoid(), detach_reset=detach)(x)
+        grads.append(torch.autograd.grad(out[1].sum(), x)[0])
+    # s(2) = H(m(2)), m(2) = x1 + x2 - s(1): dm(2)/dx1 = 1 - s'(m1) with the reset, 1 without
+    m1_grad = Sigmoid().derivative(torch.tensor(0.2, dtype=torch.float64))
+    m2 = 1.2 + 0.3 - 1.0
+    s2 = Sigmoid().derivative(torch.tensor(m2 - 1.0, dtype=torch.float64))
+    assert torch.allclose(grads[0][0], s2 * (1 - m1_grad))
+    assert torch.allclose(grads[1][0], s2)
+    assert torch.allclose(grads[0][1], s2) and torch.allclose(grads[1][1], s2)
+
+
+def test_decay_input_and_v_rest_charge():
+    # SpikingJelly: H = V + (X - (V - V_reset)) / tau (decay_input), H = V - (V - V_reset) / tau + X
+    n = LIFNeuron(decay=0.75, threshold=10.0, reset="hard", v_reset=-0.5, v_rest=-0.5, decay_input=True)
+    u, x = torch.tensor([0.3]), torch.tensor([2.0])
+    assert torch.allclose(n.charge(u, x), u + (x - (u + 0.5)) / 4)
+    n.decay_input = False
+    assert torch.allclose(n.charge(u, x), u - (u + 0.5) / 4 + x)
+    assert n.input_gain == 1.0

@@ -22,11 +22,22 @@ def shuffle_time(spikes: torch.Tensor, generator: torch.Generator) -> torch.Tens
 
 
 @torch.no_grad()
+def shuffles_time(model: SpikingModel) -> bool:
+    """Whether every spiking layer emits its whole spike train at once (not one step per call,
+    as a user model's single-step neurons do), so that it can be shuffled over time."""
+    from ..neurons import LIFNeuron
+
+    return all(type(n) is LIFNeuron for n in model.spiking_neurons())
+
+
 def spike_shuffle_accuracy(model: SpikingModel, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0,
                            batch_size: int = 256) -> dict[str, float]:
     """Accuracy without and with every spiking layer's spikes shuffled over time."""
     if not model.is_spiking:
         raise ValueError("model: the spike-shuffle test needs a spiking model")
+    if not shuffles_time(model):
+        raise ValueError("model: the spike-shuffle test needs multi-step neurons (a whole [T, B, ...] spike train "
+                         "per call); this model's neurons run one step per call")
     was_training = model.training
     model.eval()
     generator = torch.Generator().manual_seed(seed)

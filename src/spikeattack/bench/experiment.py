@@ -42,6 +42,17 @@ Generated model names have their own namespace: ``NAME#seed1`` is the black-box 
 ``NAME@key=value`` a sweep member, so user names may not contain ``# @ = ,``. The whole file
 is validated before anything runs (attacks are built once on stand-in models); a grid of
 more than 10,000 cells needs a top-level ``max_cells = N``.
+
+A user's own model (SpikingJelly, snnTorch, any PyTorch SNN; :mod:`spikeattack.interop`)::
+
+    [models.mine]
+    factory = "nets.py:csnn"        # RUNS that code when the experiment runs: only code you trust
+    weights = "csnn.pth"            # loaded with weights_only=True, keys must match exactly
+    blackbox_weights = "csnn-seed1.pth"   # the black-box source: same network, trained apart
+    timesteps = 4                   # + time, readout, encoding, mean, std where needed
+
+Relative paths are relative to the experiment file. Such a model is never trained; its key
+hashes the factory, the options and the weights files' sizes and modification times.
 """
 
 from __future__ import annotations
@@ -73,6 +84,8 @@ MODEL_FIELDS = {"arch", "neuron", "decay", "threshold", "reset", "v_reset", "sur
 SWEEPABLE = MODEL_FIELDS - {"mean", "std", "arch_options"}  # a list value sweeps these
 TRAIN_FIELDS = {"epochs", "lr", "loss", "batch_size", "optimizer", "schedule", "weight_decay", "momentum"}
 MODEL_EXTRA = {"adv", "convert_from", "convert_method", "convert_percentile", "seed", "normalize"}
+FOREIGN_KEYS = {"factory", "weights", "blackbox_weights", "time", "readout"}
+FOREIGN_CONFIG = {"timesteps", "encoding", "mean", "std"}
 SCENARIOS = ("white-box", "black-box")
 TOP_KEYS = {"name", "seed", "description", "paper", "data", "train", "models", "grid", "analyses", "max_cells"}
 DATA_KEYS = {"dataset", "root", "limit", "batch_size", "resize", "frames", "time_bins"}
@@ -104,17 +117,25 @@ class ModelSpec:
     convert_from: str | None = None
     convert: dict[str, Any] = field(default_factory=dict)
     normalize: bool = False
+    foreign: dict[str, Any] | None = None  # a user model: factory, weights, blackbox_weights, time, readout
 
     def key(self, data: dict[str, Any], resolve: "Experiment") -> str:
         base = {"config": self.config, "train": self.train, "seed": self.seed, "adv": self.adv,
                 "normalize": self.normalize, "data": {k: data.get(k) for k in ("dataset", "resize", "frames", "time_bins")}}
+        if self.foreign is not None:
+            weights = self.foreign.get("weights")
+            stat = Path(weights).stat() if weights and Path(weights).is_file() else None
+            base["foreign"] = self.foreign | {"weights_file": None if stat is None else [stat.st_size, stat.st_mtime_ns]}
         if self.convert_from:
             base["convert"] = {"from": resolve.models[self.convert_from].key(data, resolve), **self.convert}
         return digest(base)
 
     def with_seed(self, seed: int) -> "ModelSpec":
+        foreign = self.foreign
+        if foreign is not None:  # a user model's "other seed" is its separately trained black-box weights
+            foreign = {k: v for k, v in foreign.items() if k != "blackbox_weights"} | {"weights": foreign["blackbox_weights"]}
         return ModelSpec(f"{self.name}#seed{seed}", self.config, self.train, seed, self.adv, self.convert_from,
-                         self.convert, self.normalize)
+                         self.convert, self.normalize, foreign)
 
     @property
     def is_spiking(self) -> bool:
@@ -340,6 +361,37 @@ class _StandIns:
         return self.cache[kind]
 
 
+def _foreign_spec(check: "_Checker", name: str, table: dict[str, Any], section: str, seed: int,
+                  folder: Path) -> ModelSpec:
+    """The spec of a ``factory = "file.py:function"`` model table (see the module docstring)."""
+    from ..interop import READOUTS, TIMES
+
+    check.keys(table, FOREIGN_KEYS | FOREIGN_CONFIG | {"seed"}, section, section)
+    foreign = {k: table[k] for k in FOREIGN_KEYS if k in table}
+    for key in ("factory", "weights", "blackbox_weights"):
+        if key in foreign and not isinstance(foreign[key], str):
+            raise check.fail(f"{section}.{key}", "expected a string", section)
+    where, _, func = foreign["factory"].rpartition(":")
+    if not where or not func.isidentifier():
+        raise check.fail(f"{section}.factory", "expected 'path/to/file.py:function' or 'module:function'", section)
+    if where.endswith(".py") and not Path(where).is_absolute():
+        foreign["factory"] = f"{folder / where}:{func}"
+    for key in ("weights", "blackbox_weights"):
+        if key in foreign and not Path(foreign[key]).is_absolute():
+            foreign[key] = str(folder / foreign[key])
+    if foreign.get("time") not in (None, *TIMES):
+        raise check.fail(f"{section}.time", f"expected one of {', '.join(TIMES)}", section)
+    if foreign.get("readout") not in (None, *READOUTS):
+        raise check.fail(f"{section}.readout", f"expected one of {', '.join(READOUTS)}", section)
+    config = {k: table[k] for k in FOREIGN_CONFIG if k in table}
+    try:
+        ModelConfig(arch="interop", in_channels=1, input_size=(32, 32), num_classes=10, **config)
+    except (TypeError, ValueError) as exc:
+        key = str(exc).split(":")[0] if ":" in str(exc) else "timesteps"
+        raise check.fail(f"{section}.{key}", str(exc), section) from exc
+    return ModelSpec(name, config, {}, int(table.get("seed", seed)), foreign=foreign)
+
+
 def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
     """Parse and fully validate an experiment before anything runs: types, ranges, names
     (user names may not hold the generated names' characters ``# @ = ,``), unknown keys,
@@ -383,6 +435,10 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
                              " they mark generated names (NAME#seed1 black-box twins, NAME@key=value sweep members)",
                              section)
         check.table(table, section, section)
+        if "factory" in table:  # a user model: loaded, never trained
+            models[base_name] = _foreign_spec(check, base_name, table, section, seed, Path(path).parent)
+            sweeps[base_name] = [base_name]
+            continue
         check.keys(table, MODEL_FIELDS | TRAIN_FIELDS | MODEL_EXTRA, section, section)
         if "arch" in table:
             check.names(table["arch"], ARCHS, f"{section}.arch", section)
@@ -454,8 +510,11 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
 
     def seed_twin(name: str) -> str:
         """The black-box source of ``name``: the same config trained with seed + 1 (a converted
-        SNN is converted from its ANN's own seed + 1 twin)."""
+        SNN is converted from its ANN's own seed + 1 twin; a user model's blackbox_weights)."""
         spec = models[name]
+        if spec.foreign is not None and not spec.foreign.get("blackbox_weights"):
+            raise check.fail("grid.scenarios", f"black-box on the user model {name!r} needs its blackbox_weights "
+                             "(the same network trained separately)", "grid")
         other = spec.with_seed(spec.seed + 1)
         if spec.convert_from is not None:
             other = dataclasses.replace(other, convert_from=seed_twin(spec.convert_from))

@@ -23,7 +23,7 @@ from ..data import ImageDataset, load_dataset
 from ..io import file_lock
 from ..models import ModelConfig, SpikingModel, build_model
 from ..training import TrainConfig, accuracy, load_checkpoint, save_checkpoint, train_model
-from .analyses import spike_shuffle_accuracy
+from .analyses import shuffles_time, spike_shuffle_accuracy
 from .evaluate import evaluate
 from .tune import tune_estimator
 from .experiment import Cell, Experiment, ModelSpec, attack_parameters, digest
@@ -89,15 +89,19 @@ class Runner:
         spec = self.exp.models[name]
         key = self.exp.model_key(name)
         path = self.out / "models" / f"{key}.pt"
-        # train-or-load exactly once across shard processes sharing this folder
-        with file_lock(path.with_suffix(".lock")):
-            if path.exists():
-                model, meta = load_checkpoint(path, map_location=self.device)
-                self._verify_cached(path, name, key, model, meta)
-            else:
-                model, meta = self._build(spec)
-                save_checkpoint(path, model, meta | {"cache_key": key})
-                self.report.models_trained.append(name)
+        if spec.foreign is not None:  # a user model: loaded from its own files, never cached
+            model, meta = self._load_foreign(spec)
+            path = Path(spec.foreign.get("weights") or spec.foreign["factory"])
+        else:
+            # train-or-load exactly once across shard processes sharing this folder
+            with file_lock(path.with_suffix(".lock")):
+                if path.exists():
+                    model, meta = load_checkpoint(path, map_location=self.device)
+                    self._verify_cached(path, name, key, model, meta)
+                else:
+                    model, meta = self._build(spec)
+                    save_checkpoint(path, model, meta | {"cache_key": key})
+                    self.report.models_trained.append(name)
         x, y = self.test_inputs()
         clean = accuracy(model, x.transpose(0, 1) if model.takes_sequence else x, y)
         self.store.put_model(key, self.exp.name, name, str(path), model.config.to_dict(), clean, meta)
@@ -113,6 +117,18 @@ class Runner:
         if not same:
             raise ValueError(f"model cache: {str(path)!r} is not the cached model {name!r} of this experiment "
                              f"(its cache key is {stored!r}, expected {key!r}); delete the file to retrain it")
+
+    def _load_foreign(self, spec: ModelSpec) -> tuple[SpikingModel, dict]:
+        """A user model (``factory`` + ``weights``; spikeattack.interop), shaped for the dataset."""
+        from ..interop import load_foreign_model
+
+        f, c = spec.foreign, spec.config
+        encoding = c.get("encoding", "spikes" if self.data.is_sequence else None)
+        model = load_foreign_model(f["factory"], f.get("weights"), input_shape=tuple(self.data.input_shape),
+                                   num_classes=self.data.num_classes, timesteps=c.get("timesteps"),
+                                   time=f.get("time"), readout=f.get("readout"), encoding=encoding,
+                                   mean=c.get("mean"), std=c.get("std"), encoder_seed=spec.seed, device=self.device)
+        return model, {"name": spec.name, "factory": f["factory"], "weights": f.get("weights")}
 
     def _build(self, spec: ModelSpec) -> tuple[SpikingModel, dict]:
         if spec.convert_from is not None:
@@ -230,6 +246,9 @@ class Runner:
                     continue
                 aid = digest({"kind": "spike_shuffle", "model": self.exp.model_key(name), "seed": self.exp.seed})
                 if self.store.has_analysis(aid):
+                    continue
+                if not shuffles_time(self.model(name)):
+                    self.log(f"spike shuffle: skipped {name} (its neurons run one time step per call)")
                     continue
                 result = spike_shuffle_accuracy(self.model(name), x, y, seed=self.exp.seed)
                 self.store.put_analysis(aid, self.exp.name, "spike_shuffle", name, result)

@@ -11,7 +11,7 @@ from ..attacks import ATTACKS, TARGET_MODES, make_attack
 from ..bench import evaluate
 from ..gradients import ESTIMATORS
 from ..training import load_checkpoint
-from .common import add_data_args, add_output_args, check_memory, emit
+from .common import add_data_args, add_factory_args, add_output_args, check_memory, emit, load_user_model
 from .evaluate import load_model_and_data
 
 
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(white-box) or on --source (black-box transfer / cross), and score them on the target. "
                     "Example: spikeattack attack model.pt --attack pgd --grad rga --eps 0.1 --steps 10 --json",
     )
-    p.add_argument("checkpoint", help="the target model (from 'spikeattack train')")
+    p.add_argument("checkpoint", help="the target model (from 'spikeattack train'; with --factory: its weights file)")
     add_data_args(p, default=None)
     p.add_argument("--attack", default="pgd", choices=sorted(ATTACKS), help="attack (default: pgd)")
     p.add_argument("--grad", default="stbp", choices=tuple(ESTIMATORS),
@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--targeted", default=None, choices=TARGET_MODES, help="targeted attack mode (default: untargeted)")
     p.add_argument("--target-class", type=int, default=None, help="the class for --targeted given")
     p.add_argument("--source", default=None, help="checkpoint to craft on (black-box transfer or ANN/SNN cross)")
+    p.add_argument("--source-factory", default=None, metavar="FILE.py:FUNCTION",
+                   help="--source is a weights file for this factory's network (runs that code; see --factory)")
     p.add_argument("--eot", type=int, default=1, help="expectation over transformation: samplings per gradient")
     p.add_argument("--time-extend", type=int, default=1, help="craft with k*T time steps, evaluate with T")
     p.add_argument("--penultimate-threshold", type=float, default=None,
@@ -58,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="attack the first N test inputs")
     p.add_argument("--batch-size", type=int, default=128, help="inputs per attack batch (default: 128)")
     p.add_argument("--seed", type=int, default=0, help="seed of random starts, targets and encoder noise")
+    add_factory_args(p)
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -80,7 +83,11 @@ def attack_params(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     target, data, device, options = load_model_and_data(args)
     source = None
-    if args.source is not None:
+    if args.source_factory is not None and args.source is None:
+        raise ValueError("--source-factory: give the source's weights file with --source")
+    if args.source is not None and args.source_factory is not None:
+        source = load_user_model(args, args.source_factory, args.source, data, device)
+    elif args.source is not None:
         source, source_meta = load_checkpoint(args.source, map_location=device)
         other = source_meta.get("dataset")
         if other is not None and other != data.name and not args.other_dataset:

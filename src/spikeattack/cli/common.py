@@ -133,8 +133,11 @@ def check_memory(config, device: torch.device, *, batch: int, timesteps: int | N
     """Refuse, before allocating anything, a run whose lower-bound memory exceeds what ``device``
     has free. ``flags`` maps each size flag (``--width``, ``--timesteps``, ``--batch-size``,
     ``--time-extend``) to whether the user set it; the message names those set."""
+    from ..models import ARCHS
     from ..models.footprint import footprint
 
+    if config.arch not in ARCHS:  # a user's model (--factory): built already, its size is not ours to estimate
+        return
     size = footprint(config)
     free = available_memory(device)
     steps = timesteps if timesteps is not None else (config.timesteps if config.is_spiking else 1)
@@ -168,3 +171,32 @@ def info(args: argparse.Namespace, message: str) -> None:
     """Progress/info lines go to stderr so stdout stays machine-readable."""
     if not getattr(args, "quiet", False):
         print(message, file=sys.stderr)
+
+
+def add_factory_args(parser: argparse.ArgumentParser) -> None:
+    """``--factory`` and the options of a user model (``spikeattack.interop``)."""
+    from ..interop import READOUTS, TIMES
+
+    g = parser.add_argument_group("user model (SpikingJelly, snnTorch, any PyTorch SNN)")
+    g.add_argument("--factory", default=None, metavar="FILE.py:FUNCTION",
+                   help="build the model with this function of your own code (or 'package.module:function') and "
+                        "load the weights file given as the checkpoint into it (weights_only). This RUNS that code: "
+                        "use only code you trust. Needs --dataset (input shape and classes) and the time steps")
+    if not any("--timesteps" in a.option_strings for a in parser._actions):
+        g.add_argument("--timesteps", "-T", type=int, default=None, help="with --factory: the model's time steps")
+    g.add_argument("--time", default=None, choices=TIMES,
+                   help="with --factory: who runs the time loop (default: detected from the neurons)")
+    g.add_argument("--readout", default=None, choices=READOUTS, help="with --factory: logits from the output "
+                   "(default: mean over time)")
+    g.add_argument("--encoding", default=None, help="with --factory: input encoding (default: direct; spikes for "
+                   "event data)")
+
+
+def load_user_model(args: argparse.Namespace, factory: str, weights: str, data, device: torch.device):
+    """The ``--factory`` model with ``weights``, shaped for ``data``."""
+    from ..interop import load_foreign_model
+
+    encoding = args.encoding or ("spikes" if data.is_sequence else None)
+    return load_foreign_model(factory, weights, timesteps=args.timesteps, input_shape=tuple(data.input_shape),
+                              num_classes=data.num_classes, time=args.time, readout=args.readout,
+                              encoding=encoding, device=device)

@@ -6,7 +6,8 @@ import argparse
 
 from ..data import load_dataset
 from ..training import accuracy, load_checkpoint
-from .common import add_data_args, add_output_args, check_memory, data_kwargs, emit, pick_device
+from .common import (add_data_args, add_factory_args, add_output_args, check_memory, data_kwargs, emit,
+                     load_user_model, pick_device)
 
 EVAL_BATCH = 256  # accuracy()'s batch size
 
@@ -15,10 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="clean accuracy of a checkpoint on a dataset's test split",
                        description="Print the clean test accuracy of a checkpoint. "
                                    "Example: spikeattack eval runs/models/digits-small_cnn-lif-seed0.pt")
-    p.add_argument("checkpoint", help="path written by 'spikeattack train'")
+    p.add_argument("checkpoint", help="path written by 'spikeattack train' (with --factory: the weights file)")
     add_data_args(p, default=None)
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N test images only")
-    p.add_argument("--timesteps", "-T", type=int, default=None, help="evaluate with another number of time steps")
+    p.add_argument("--timesteps", "-T", type=int, default=None,
+                   help="evaluate with another number of time steps (with --factory: the model's own)")
+    add_factory_args(p)
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -27,6 +30,18 @@ def load_model_and_data(args: argparse.Namespace):
     """The checkpoint's model on the chosen device, its dataset (defaults from the checkpoint;
     another dataset only with ``--other-dataset``), the device and the dataset options used."""
     device = pick_device(args.device)
+    factory = getattr(args, "factory", None)  # commands without the --factory options (convert) have none
+    unused = [f"--{k}" for k in ("time", "readout", "encoding") if getattr(args, k, None) is not None]
+    if getattr(args, "command", None) == "attack" and args.timesteps is not None:
+        unused.append("--timesteps")
+    if unused and not factory:
+        raise ValueError(f"{unused[0]}: only used with --factory (a checkpoint carries its own)")
+    if factory:
+        if args.dataset is None:
+            raise ValueError("--dataset: a --factory model does not name its dataset; pass --dataset")
+        options = data_kwargs(args)
+        data = load_dataset(args.dataset, args.data_root, **options)
+        return load_user_model(args, factory, args.checkpoint, data, device), data, device, options
     model, meta = load_checkpoint(args.checkpoint, map_location=device)
     name = args.dataset or meta.get("dataset")
     if name is None:
@@ -47,12 +62,13 @@ def run(args: argparse.Namespace) -> int:
     model, data, device, options = load_model_and_data(args)
     if args.timesteps is not None and not model.is_spiking:
         raise ValueError("--timesteps: the checkpoint holds an ANN, which has no time steps")
-    check_memory(model.config, device, batch=EVAL_BATCH, timesteps=args.timesteps, gradient=False,
-                 flags={"--timesteps": args.timesteps is not None})
+    if not args.factory:
+        check_memory(model.config, device, batch=EVAL_BATCH, timesteps=args.timesteps, gradient=False,
+                     flags={"--timesteps": args.timesteps is not None})
     x, y = data.test_x, data.test_y
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
-    if args.timesteps is not None:
+    if args.timesteps is not None and not args.factory:
         with model.override_timesteps(args.timesteps):
             acc = accuracy(model, x, y, progress=not args.quiet)
     else:

@@ -13,11 +13,11 @@ import torch
 
 from ..models import SpikingModel
 from .base import GradientEstimator
-from .rate import run_rate_network
+from .rate import rate_path_neurons, run_rate_network
 
 
 class CBA(GradientEstimator):
     name = "cba"
 
     def forward(self, model: SpikingModel, x: torch.Tensor) -> torch.Tensor:
-        return run_rate_network(model, x, [torch.relu] * len(model.spiking_neurons()))
+        return run_rate_network(model, x, [torch.relu] * len(rate_path_neurons(model, self.name)), self.name)

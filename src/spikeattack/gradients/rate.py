@@ -38,8 +38,12 @@ class RatePathEstimator(GradientEstimator):
         """The layer's diagonal gain ``g`` ``[B, ...]`` from the recorded statistics."""
 
     def gains(self, model: SpikingModel, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Run the spiking forward once; return its logits and every layer's gain."""
-        neurons = model.spiking_neurons()
+        """Run the spiking forward once; return its logits and every layer's gain.
+
+        A layer whose input is scaled inside the neuron (``input_gain``, SpikingJelly's
+        ``decay_input``: ``dm/dx = 1/tau``) has that factor in its gain.
+        """
+        neurons = rate_path_neurons(model, self.name)
         probes = [NeuronProbe(self.probe_surrogate(n)) for n in neurons]
         for n, p in zip(neurons, probes):
             n.probe = p
@@ -49,17 +53,36 @@ class RatePathEstimator(GradientEstimator):
         finally:
             for n in neurons:
                 n.probe = None
-        return logits, [self.gain(n, p).detach() for n, p in zip(neurons, probes)]
+        return logits, [(self.gain(n, p) * n.input_gain).detach() for n, p in zip(neurons, probes)]
 
     def forward(self, model: SpikingModel, x: torch.Tensor) -> torch.Tensor:
         spiking_logits, gains = self.gains(model, x)
-        rate_logits = run_rate_network(model, x, [lambda h, g=g: h * g for g in gains])
+        rate_logits = run_rate_network(model, x, [lambda h, g=g: h * g for g in gains], self.name)
         return rate_logits + (spiking_logits - rate_logits).detach()
 
 
-def run_rate_network(model: SpikingModel, x: torch.Tensor, rate_fns: list) -> torch.Tensor:
-    """``model.rate_forward(x)`` with ``rate_fns[i]`` in place of spiking layer ``i``."""
+def rate_path_neurons(model: SpikingModel, estimator: str) -> list[LIFNeuron]:
+    """The spiking layers the rate path replaces; ``ValueError`` when there are none, or when
+    the body holds a spiking module that is not a spikeattack neuron (its rate path would
+    silently treat it as a stateless layer): such a model must go through
+    :func:`spikeattack.interop.wrap`."""
+    from ..interop import foreign_spiking_modules
+
+    foreign = foreign_spiking_modules(model.body)
+    if foreign:
+        raise ValueError(f"model: {estimator} cannot follow the rate path through spiking module(s) it does not "
+                         f"understand: {', '.join(foreign)}; convert the network with spikeattack.interop.wrap "
+                         "(or register_neuron)")
     neurons = model.spiking_neurons()
+    if not neurons:
+        raise ValueError(f"model: {estimator} found no spiking layer in {type(model.body).__name__}; "
+                         "a rate-path estimator needs spikeattack neurons (see spikeattack.interop.wrap)")
+    return neurons
+
+
+def run_rate_network(model: SpikingModel, x: torch.Tensor, rate_fns: list, estimator: str = "rate path") -> torch.Tensor:
+    """``model.rate_forward(x)`` with ``rate_fns[i]`` in place of spiking layer ``i``."""
+    neurons = rate_path_neurons(model, estimator)
     for n, fn in zip(neurons, rate_fns, strict=True):
         n.rate_fn = fn
     try:

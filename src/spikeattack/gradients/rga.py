@@ -51,7 +51,9 @@ class RGA(RatePathEstimator):
         self.beta, self.gamma = float(beta), float(gamma)
 
     def gain(self, neuron: LIFNeuron, probe: NeuronProbe) -> torch.Tensor:
-        return rga_gain(probe.mean_current, neuron.decay, neuron.threshold, self.beta, self.gamma)
+        # eq. 19 is in the charging current's units: with SpikingJelly's decay_input that is x / tau
+        # (the factor 1/tau of dm/dx itself is applied by RatePathEstimator.gains)
+        return rga_gain(probe.mean_current * neuron.input_gain, neuron.decay, neuron.threshold, self.beta, self.gamma)
 
     def describe(self) -> dict:
         return {"name": self.name, "beta": self.beta, "gamma": self.gamma}

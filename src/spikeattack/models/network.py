@@ -46,6 +46,10 @@ class SpikingModel(nn.Module):
         self.body = build_body(config.arch, spec, dict(config.arch_options))
         self.encoder = make_encoder(config.encoding, config.encoder_seed)
         self.timesteps = config.timesteps if config.is_spiking else 1
+        self._register_normalisation(config)
+
+    def _register_normalisation(self, config: ModelConfig) -> None:
+        """``config.mean``/``std`` as per-channel buffers (not saved: the config carries them)."""
         channels = config.in_channels
         for name in ("mean", "std"):
             value = getattr(config, name)

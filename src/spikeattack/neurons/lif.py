@@ -11,6 +11,21 @@ Dynamics (Bu et al. CVPR 2023 eq. 3-6; Liang et al. TNNLS 2021 eq. 1-2), per tim
 (``u(0) = v_reset`` for hard reset, ``0`` for soft reset; with the default
 ``v_reset = 0`` both are the zero state), so nothing leaks between batches.
 
+Options that foreign frameworks need (``spikeattack.interop``; the defaults keep the
+equations above):
+
+- ``reset="subtract"`` (snnTorch's ``reset_mechanism="subtract"``): the threshold is
+  subtracted at the *next* step, after the leak: ``m(t) = decay * m(t-1) + x(t) - threshold * s(t-1)``
+  (the soft reset subtracts ``decay * threshold``); ``reset="none"``: ``u(t) = m(t)``.
+- ``detach_reset``: the spike inside the reset carries no gradient (SpikingJelly's
+  ``detach_reset``; snnTorch always detaches it): ``u(t) = m(t) - threshold * sg(s(t))``.
+- ``strict``: fire on ``m(t) > threshold`` (snnTorch) instead of ``>=`` (SpikingJelly, ours).
+- ``decay_input`` and ``v_rest`` (SpikingJelly's charge, Fang et al. 2021): with ``decay = 1 - 1/tau``,
+  ``m(t) = u + (x(t) - (u - v_rest)) / tau`` when ``decay_input``, else
+  ``m(t) = u - (u - v_rest) / tau + x(t)``; ``v_rest`` (the potential the membrane leaks toward,
+  SpikingJelly's ``v_reset`` or 0 for its soft reset) defaults to 0, where the second form is
+  ``decay * u + x(t)``. ``input_gain`` (``1/tau`` with ``decay_input``, else 1) is ``dm(t)/dx(t)``.
+
 Two hooks serve the gradient estimators (a layer above) without the neuron knowing them:
 
 - ``probe``: a :class:`NeuronProbe` that records per-neuron statistics of the next
@@ -29,7 +44,8 @@ from torch import nn
 
 from .surrogate import Rectangular, Surrogate, spike
 
-RESETS = ("hard", "soft")
+RESETS = ("hard", "soft")  # a ModelConfig's resets
+NEURON_RESETS = RESETS + ("subtract", "none")  # also snnTorch's (spikeattack.interop)
 
 
 class NeuronProbe:
@@ -95,12 +111,22 @@ class LIFNeuron(nn.Module):
         reset: str = "hard",
         v_reset: float = 0.0,
         surrogate: Surrogate | None = None,
+        *,
+        detach_reset: bool = False,
+        strict: bool = False,
+        decay_input: bool = False,
+        v_rest: float = 0.0,
     ) -> None:
         super().__init__()
+        for name, flag in (("detach_reset", detach_reset), ("strict", strict), ("decay_input", decay_input)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name}: expected True or False, got {flag!r}")
+        self.detach_reset, self.strict, self.decay_input = detach_reset, strict, decay_input
+        self.v_rest = _check_float("v_rest", v_rest)
         self.decay = decay
         self.threshold = threshold
-        if reset not in RESETS:
-            raise ValueError(f"reset: expected one of {RESETS}, got {reset!r}")
+        if reset not in NEURON_RESETS:
+            raise ValueError(f"reset: expected one of {NEURON_RESETS}, got {reset!r}")
         self.reset = reset
         self.v_reset = _check_float("v_reset", v_reset)
         if surrogate is not None and not isinstance(surrogate, Surrogate):
@@ -136,22 +162,59 @@ class LIFNeuron(nn.Module):
         return (
             f"decay={self.decay}, threshold={self.threshold}, reset={self.reset!r}, "
             f"v_reset={self.v_reset}, surrogate={self.surrogate}"
+            + "".join(f", {k}={getattr(self, k)}" for k in ("detach_reset", "strict", "decay_input", "v_rest")
+                      if getattr(self, k))
         )
+
+    @property
+    def input_gain(self) -> float:
+        """``dm(t) / dx(t)``: ``1 - decay`` (``1/tau``) with ``decay_input``, else 1."""
+        return 1.0 - self.decay if self.decay_input else 1.0
+
+    # One time step, shared by the multi-step loop and the single-step neurons of ``step.py``.
+    # The state is ``(u, r)``: the membrane after the reset and, for ``reset="subtract"``,
+    # the spike whose threshold is still to be subtracted (else None).
+    def initial_state(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.reset == "hard":
+            return torch.full_like(like, self.v_reset), None
+        return torch.zeros_like(like), None
+
+    def charge(self, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.decay_input:
+            return u + (x - (u - self.v_rest)) * (1.0 - self.decay)
+        if self.v_rest != 0.0:
+            return u - (u - self.v_rest) * (1.0 - self.decay) + x
+        return self.decay * u + x
+
+    def after_fire(self, m: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The state after the spike ``s`` of membrane ``m`` (the reset)."""
+        s = s.detach() if self.detach_reset else s
+        if self.reset == "hard":
+            return m * (1 - s) + self.v_reset * s, None
+        if self.reset == "soft":
+            return m - self.threshold * s, None
+        return m, (s if self.reset == "subtract" else None)
+
+    def step(self, x: torch.Tensor, state: tuple) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+        """One step: ``(spikes, membrane m(t), next state)``."""
+        u, pending = state
+        m = self.charge(u, x)
+        if pending is not None:
+            m = m - self.threshold * pending
+        s = spike(m - self.threshold, self.surrogate, strict=self.strict)
+        return s, m, self.after_fire(m, s)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.rate_fn is not None:
             return self.rate_fn(x)
         if x.dim() < 2:
             raise ValueError(f"input: expected a [T, B, ...] tensor, got shape {tuple(x.shape)}")
-        hard = self.reset == "hard"
-        u = torch.full_like(x[0], self.v_reset) if hard else torch.zeros_like(x[0])
+        state = self.initial_state(x[0])
         probe, out = self.probe, []
-        for t in range(x.shape[0]):
-            m = self.decay * u + x[t]
-            s = spike(m - self.threshold, self.surrogate)
+        for x_t in x.unbind(0):
+            s, m, state = self.step(x_t, state)
             if probe is not None:
-                probe.observe(x[t], m, s, self.threshold)
-            u = m * (1 - s) + self.v_reset * s if hard else m - self.threshold * s
+                probe.observe(x_t, m, s, self.threshold)
             out.append(s)
         return torch.stack(out)
 

@@ -85,34 +85,53 @@ class ArcTan(Surrogate):
         return (a / 2) / (1 + (math.pi / 2 * a * u) ** 2)
 
 
+@dataclass(frozen=True)
+class FastSigmoid(Surrogate):
+    """Derivative of the fast sigmoid ``u / (1 + k|u|)``: ``1 / (1 + k|u|)^2``, ``k = width``.
+
+    SuperSpike's surrogate (Zenke & Ganguli 2018), snnTorch's ``fast_sigmoid(slope=k)``.
+    """
+
+    name = "fast_sigmoid"
+    width: float = 25.0
+
+    def derivative(self, u: torch.Tensor) -> torch.Tensor:
+        return 1.0 / (self.width * u.abs() + 1.0) ** 2
+
+
 SURROGATES: dict[str, type[Surrogate]] = {
-    cls.name: cls for cls in (Rectangular, Triangle, Sigmoid, ArcTan)
+    cls.name: cls for cls in (Rectangular, Triangle, Sigmoid, ArcTan, FastSigmoid)
 }
 
 
 def make_surrogate(name: str, width: float | None = None) -> Surrogate:
-    """Build a surrogate by name (``rectangular``, ``triangle``, ``sigmoid``, ``arctan``)."""
+    """Build a surrogate by name (``rectangular``, ``triangle``, ``sigmoid``, ``arctan``, ``fast_sigmoid``)."""
     if name not in SURROGATES:
         raise ValueError(f"surrogate: unknown name {name!r}; expected one of {', '.join(SURROGATES)}")
     cls = SURROGATES[name]
     return cls() if width is None else cls(width=float(width))
 
 
+def _heaviside(u: torch.Tensor, strict: bool) -> torch.Tensor:
+    return ((u > 0) if strict else (u >= 0)).to(u.dtype)
+
+
 class _SpikeFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, u: torch.Tensor, surrogate: Surrogate, strict: bool) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(u)
         ctx.surrogate = surrogate
-        return (u >= 0).to(u.dtype)
+        return _heaviside(u, strict)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         (u,) = ctx.saved_tensors
-        return grad_out * ctx.surrogate.derivative(u), None
+        return grad_out * ctx.surrogate.derivative(u), None, None
 
 
-def spike(u: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:
-    """Heaviside ``u >= 0`` with ``surrogate.derivative(u)`` as its gradient."""
+def spike(u: torch.Tensor, surrogate: Surrogate, strict: bool = False) -> torch.Tensor:
+    """Heaviside ``u >= 0`` (``u > 0`` when ``strict``, snnTorch's rule) with
+    ``surrogate.derivative(u)`` as its gradient."""
     if not torch.is_grad_enabled() or not u.requires_grad:
-        return (u >= 0).to(u.dtype)
-    return _SpikeFunction.apply(u, surrogate)
+        return _heaviside(u, strict)
+    return _SpikeFunction.apply(u, surrogate, strict)
