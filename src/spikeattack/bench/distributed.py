@@ -186,6 +186,7 @@ class RayRunner:
         self.on_written = on_written
         self.report: RunReport = self.runner.report
         self.startup_seconds = 0.0
+        self.cell_tasks = 0  # cell tasks submitted (a chunked cell counts one per chunk)
 
     # -------------------------------------------------------------- ray session
     def _connect(self):
@@ -291,6 +292,7 @@ class RayRunner:
                 for i, inputs in enumerate(ranges or [None]):
                     ref = compute.remote(exp_ref, cell, models_entry(names), inputs, device)
                     pending[ref] = _Job("cell", cid, i)
+                    self.cell_tasks += 1
 
         submit_ready_models()
         submit_ready_cells()
