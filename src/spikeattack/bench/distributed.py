@@ -170,8 +170,8 @@ class RayRunner:
             raise ValueError(f"max_retries: expected an integer >= 0, got {max_retries!r}")
         if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1):
             raise ValueError(f"num_cpus: expected an integer >= 1, got {num_cpus!r}")
-        if device is not None and torch.device(device).type not in ("cpu", "cuda"):
-            raise ValueError(f"device: expected 'cpu' or 'cuda' for Ray workers, got {device!r}")
+        if device is not None and device not in ("cpu", "cuda"):
+            raise ValueError(f"device: expected 'cpu' or 'cuda' for Ray workers (one GPU per task), got {device!r}")
         # the driver's own runner: the store, the pending cells, cached models, analyses (on the driver's CPU
         # unless it has a GPU itself)
         self.runner = Runner(experiment, out_dir, device="cuda" if torch.cuda.is_available() else "cpu",
@@ -204,9 +204,9 @@ class RayRunner:
 
     def _task_options(self, ray) -> tuple[dict[str, Any], str]:
         gpus = ray.cluster_resources().get("GPU", 0)
-        if self.device is not None and torch.device(self.device).type == "cuda" and not gpus:
+        if self.device == "cuda" and not gpus:
             raise ValueError(f"device: {self.device!r} asked for, but the Ray cluster has no GPU")
-        if gpus and (self.device is None or torch.device(self.device).type == "cuda"):
+        if gpus and self.device != "cpu":
             return {"num_gpus": 1, "num_cpus": 1, "max_retries": self.max_retries}, "cuda"
         return {"num_cpus": 1, "max_retries": self.max_retries}, "cpu"
 
