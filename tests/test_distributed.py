@@ -158,18 +158,25 @@ def test_merge_parts_summarises_the_concatenated_inputs():
 def test_killed_worker_has_its_cell_retried_and_written_once(ray_session, plain_run, tmp_path):
     exp = parse_experiment(LONGER)
     out = with_models_of(plain_run, tmp_path)
-    written, killed = [], []
+    written, killed, busy = [], [], []
+
+    def cpu_ticks(pid: int) -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
 
     def kill_a_busy_worker(cell_id: str, worker: str) -> None:
         written.append(cell_id)
         if not killed:  # the worker that just returned a cell is already on the next queued one
             pid = int(worker.rsplit(":", 1)[1])
+            before = cpu_ticks(pid)
+            time.sleep(0.5)
+            busy.append(cpu_ticks(pid) > before)  # it was computing when it died
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 
     report = RayRunner(exp, out, max_retries=3, progress=False, log=quiet, on_written=kill_a_busy_worker).run()
     ids = {c.id(exp) for c in exp.cells}
-    assert killed
+    assert killed and busy == [True]
     assert sorted(written) == sorted(ids)  # each cell reached the driver and was written exactly once
     assert report.computed == len(ids)
     assert computations(out) == {cid: 1 for cid in ids}
