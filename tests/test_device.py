@@ -52,21 +52,26 @@ def test_experiment_files_take_amp():
 
 
 # ---------------------------------------------------------------------------------------------- bf16 on the CPU
-def test_bf16_training_learns_like_float32():
-    """bf16 autocast training (CPU): 3 epochs reach float32's test accuracy within 0.1."""
+def test_bf16_training_learns():
+    """bf16 autocast training (CPU) learns digits: >= 0.85 test accuracy after 6 epochs
+    (measured 0.95-0.96 over seeds 0-2; float32 0.82-0.97, the spread is the seeds'), the
+    weights stay float32, and the bf16 forward predicts as the float32 one on >= 95% of inputs
+    (measured >= 98.7%)."""
     data = load_dataset("digits")
-    scores = {}
-    for amp in (None, "bf16"):
-        torch.manual_seed(0)
-        model = build_model(ModelConfig(arch="small_cnn", in_channels=1, input_size=(8, 8), num_classes=10,
-                                        timesteps=4, arch_options=SMALL))
-        history = train_model(model, data, TrainConfig(epochs=3, lr=5e-3, amp=amp), progress=False,
-                              evaluate_each_epoch=False)
-        assert all(p.dtype == torch.float32 for p in model.parameters())
-        assert torch.isfinite(torch.tensor(history.epochs[-1].loss))
-        scores[amp] = accuracy(model, data.test_x, data.test_y)
-    assert scores[None] > 0.5  # chance is 0.1
-    assert abs(scores["bf16"] - scores[None]) <= 0.1
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="small_cnn", in_channels=1, input_size=(8, 8), num_classes=10,
+                                    timesteps=4, arch_options=SMALL))
+    history = train_model(model, data, TrainConfig(epochs=6, lr=1e-2, amp="bf16"), progress=False,
+                          evaluate_each_epoch=False)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert torch.isfinite(torch.tensor(history.epochs[-1].loss))
+    assert accuracy(model, data.test_x, data.test_y) >= 0.85
+    x = data.test_x
+    with torch.no_grad():
+        full = model(x).argmax(-1)
+        with autocast("cpu", "bf16"):
+            half = model(x).argmax(-1)
+    assert float((full == half).float().mean()) >= 0.95
 
 
 @pytest.mark.parametrize("grad", ESTIMATORS)
