@@ -95,7 +95,9 @@ _WORKERS: dict[str, Runner] = {}
 def _worker_runner(exp: Experiment, device: str) -> Runner:
     """This worker process's computing runner for ``exp`` (data loaded once, no store, one thread)."""
     torch.set_num_threads(1)
-    key = digest({"exp": exp.source_text, "name": exp.name, "seed": exp.seed, "device": device})
+    # what fixes every model's config hash and the test inputs: one name means one model here
+    key = digest({"models": {name: exp.model_key(name) for name in exp.models}, "data": exp.data,
+                  "seed": exp.seed, "device": device})
     if key not in _WORKERS:
         scratch = Path(tempfile.gettempdir()) / "spikeattack-worker"
         _WORKERS[key] = Runner(exp, scratch, device=device, progress=False, log=lambda m: None, store=False)
@@ -107,18 +109,17 @@ def worker_id() -> str:
 
 
 def _load_models(runner: Runner, models: dict[str, dict[str, Any]]) -> None:
-    """Put ``{name: {"key": config hash, "ref": [ObjectRef of checkpoint bytes]}}`` in the runner's cache."""
+    """Put ``{name: {"key": config hash, "ref": [ObjectRef of checkpoint bytes]}}`` in the runner's
+    cache (read once per worker; the reference sits in a list so Ray does not fetch it unasked)."""
     ray = import_ray()
     for name, entry in models.items():
-        cached = runner._models.get(name)
-        if cached is not None and getattr(cached, "_spikeattack_key", None) == entry["key"]:
+        if name in runner._models:
             continue
         blob = ray.get(entry["ref"][0])
         with tempfile.NamedTemporaryFile(suffix=".pt") as f:
             f.write(blob)
             f.flush()
-            model, _ = load_checkpoint(f.name, map_location=runner.device)
-        model._spikeattack_key = entry["key"]
+            model, _ = load_checkpoint(f.name, map_location=runner.device)  # weights_only=True, strict
         runner._models[name] = model.eval()
 
 
