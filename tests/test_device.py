@@ -30,7 +30,7 @@ def test_resolve_device():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
 def test_cuda_without_cuda_is_a_clear_error():
-    with pytest.raises(ValueError, match="device: 'cuda'.*not available"):
+    with pytest.raises(ValueError, match="device: 'cuda' requested.*no CUDA"):
         resolve_device("cuda")
 
 
@@ -45,9 +45,10 @@ def test_amp_names_are_checked(amp):
 
 
 def test_experiment_files_take_amp():
-    exp = parse_experiment('[models.snn]\narch = "small_cnn"\n[train]\namp = "bf16"\n')
+    grid = '[[grid]]\nattacks = ["fgsm"]\n'
+    exp = parse_experiment('[models.snn]\narch = "small_cnn"\n[train]\namp = "bf16"\n' + grid)
     assert exp.models["snn"].train["amp"] == "bf16"
-    plain = parse_experiment('[models.snn]\narch = "small_cnn"\n')
+    plain = parse_experiment('[models.snn]\narch = "small_cnn"\n' + grid)
     assert exp.model_key("snn") != plain.model_key("snn")  # another config hash: trained apart
 
 

@@ -130,7 +130,7 @@ def train_task(exp: Experiment, name: str, deps: dict[str, dict[str, Any]], devi
     model, meta = runner._build(exp.models[name])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
-        save_checkpoint(path, model, meta)
+        save_checkpoint(path, model, meta | {"cache_key": exp.model_key(name)})  # as Runner.model writes it
         blob = path.read_bytes()
     return blob, {"meta": meta, "config": model.config.to_dict(), "clean": runner.clean_accuracy(model.eval()),
                   "worker": worker_id()}
