@@ -154,9 +154,17 @@ class SpikeBIM(Attack):
             raise ValueError("x: expected pixel values in [0, 1] (normalisation belongs inside the model)")
 
     def sample_mask(self, prob: torch.Tensor) -> torch.Tensor:
-        """Probabilistic sampling (eq. 10): a Bernoulli mask with ``P(1) = prob`` (seeded)."""
-        noise = torch.rand(prob.shape, generator=self.generator, dtype=torch.float32)
-        return noise.to(prob.device) < prob
+        """Probabilistic sampling (eq. 10): a Bernoulli mask with ``P(1) = prob`` (seeded).
+
+        On a GPU the noise is drawn there (no host-to-device copy per iteration) from a
+        device generator seeded by the attack's own, so runs stay reproducible per device."""
+        if prob.device.type == "cpu":
+            noise = torch.rand(prob.shape, generator=self.generator, dtype=torch.float32)
+        else:
+            seed = int(torch.randint(2**62, (), generator=self.generator))
+            device_gen = torch.Generator(device=prob.device).manual_seed(seed)
+            noise = torch.rand(prob.shape, generator=device_gen, device=prob.device, dtype=torch.float32)
+        return noise < prob
 
     def spike_update(self, spikes: torch.Tensor, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Ternary update of batch-first ``spikes`` from ``grad`` (same shape): G2S where the

@@ -54,10 +54,10 @@ def spike_shuffle_accuracy(model: SpikingModel, x: torch.Tensor, y: torch.Tensor
             for neuron in model.spiking_neurons():
                 hooks.append(neuron.register_forward_hook(lambda m, inp, out: shuffle_time(out, generator)))
         try:
-            correct = 0
+            correct = torch.zeros((), dtype=torch.long, device=device)
             for xb, yb in iterate_batches(x, y, batch_size, shuffle=False):
-                correct += (model(xb.to(device)).argmax(-1).cpu() == yb).sum().item()
-            return correct / max(len(y), 1)
+                correct += (model(xb.to(device)).argmax(-1) == yb.to(device)).sum()
+            return int(correct) / max(len(y), 1)
         finally:
             for h in hooks:
                 h.remove()

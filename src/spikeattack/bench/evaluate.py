@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from ..attacks import Attack
 from ..data import ImageDataset, iterate_batches
+from ..device import autocast, check_amp
 from ..models import SpikingModel
 from .metrics import PerInput, Summary, perturbation_norms, summarize
 from .spike_metrics import spike_summary
@@ -46,6 +47,7 @@ def evaluate(
     seed: int = 0,
     progress: bool = False,
     keep_examples: bool = False,
+    amp: str | None = None,
 ) -> tuple[Summary, PerInput]:
     """Attack ``data`` (test split of a dataset, or ``(x, y)``) and score it on ``target``.
 
@@ -54,7 +56,10 @@ def evaluate(
     Stochastic encoders of both models are reseeded from ``seed`` first, so a run is
     reproducible; the attack keeps its own seed. Returns the summary and the per-input
     outcomes (with ``keep_examples`` the adversarial inputs are kept in ``summary.extra``).
+    ``amp="bf16" | "fp16"`` crafts under ``torch.autocast`` (the crafting forward and
+    backward in half precision); clean and adversarial predictions are always float32.
     """
+    check_amp(amp)
     if not isinstance(target, SpikingModel):
         raise ValueError(f"target: expected a SpikingModel, got {type(target).__name__}")
     crafting = target if source is None else source
@@ -103,7 +108,8 @@ def evaluate(
         start += len(yb)
         with torch.no_grad():
             clean_pred = target(xb).argmax(-1)
-        x_adv = attack(xb, yb, tb)
+        with autocast(device, amp):
+            x_adv = attack(xb, yb, tb)
         with torch.no_grad():
             adv_pred = target(x_adv).argmax(-1)
         if attack.targeted is not None and tb is None:

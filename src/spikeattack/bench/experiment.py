@@ -82,7 +82,7 @@ from ..models import ARCHS, ModelConfig
 MODEL_FIELDS = {"arch", "neuron", "decay", "threshold", "reset", "v_reset", "surrogate", "surrogate_width",
                 "timesteps", "encoding", "mean", "std", "arch_options"}
 SWEEPABLE = MODEL_FIELDS - {"mean", "std", "arch_options"}  # a list value sweeps these
-TRAIN_FIELDS = {"epochs", "lr", "loss", "batch_size", "optimizer", "schedule", "weight_decay", "momentum"}
+TRAIN_FIELDS = {"epochs", "lr", "loss", "batch_size", "optimizer", "schedule", "weight_decay", "momentum", "amp"}
 MODEL_EXTRA = {"adv", "convert_from", "convert_method", "convert_percentile", "seed", "normalize"}
 FOREIGN_KEYS = {"factory", "weights", "blackbox_weights", "time", "readout"}
 FOREIGN_CONFIG = {"timesteps", "encoding", "mean", "std"}

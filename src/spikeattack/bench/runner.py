@@ -2,12 +2,20 @@
 written to the results store as soon as it finishes, finished cells skipped on re-runs.
 
 Cells are independent: ``shard=(i, n)`` runs the cells whose id hashes to ``i`` modulo
-``n``, so several processes (or machines sharing the folder) can split a run with no
-shared state but the store. The default is one process, every cell.
+``n``, so several processes *on one machine* can split a run with no shared state but the
+store. SQLite's WAL journal needs shared memory, so the store must live on a local disk,
+never on a network file system: to spread a run over machines use the Ray runner
+(:mod:`spikeattack.bench.distributed`, ``bench --ray``), whose driver alone writes the store.
+The default is one process, every cell.
+
+A cell is computed (:meth:`Runner.compute_cell`, optionally on a slice of the test inputs)
+apart from the row that is written (:meth:`Runner.cell_row`), so other executors can
+compute where they like and write here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -20,11 +28,13 @@ from tqdm.auto import tqdm
 
 from ..attacks import ATTACKS, make_attack
 from ..data import ImageDataset, load_dataset
+from ..device import resolve_device
 from ..io import file_lock
 from ..models import ModelConfig, SpikingModel, build_model
 from ..training import TrainConfig, accuracy, load_checkpoint, save_checkpoint, train_model
 from .analyses import shuffles_time, spike_shuffle_accuracy
 from .evaluate import evaluate
+from .metrics import PerInput, Summary
 from .tune import tune_estimator
 from .experiment import Cell, Experiment, ModelSpec, attack_parameters, digest
 from .store import ResultsStore
@@ -44,14 +54,15 @@ class Runner:
     """Executes an :class:`Experiment` into ``out_dir`` (``results.sqlite``, ``models/``)."""
 
     def __init__(self, experiment: Experiment, out_dir: str | os.PathLike, *, device: str | None = None,
-                 progress: bool = True, log: Callable[[str], None] | None = None) -> None:
+                 progress: bool = True, log: Callable[[str], None] | None = None, store: bool = True) -> None:
         self.exp = experiment
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
         self.progress = progress
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
-        self.store = ResultsStore(self.out / STORE_NAME)
+        #: None in a worker that only computes (another process writes the store)
+        self.store = ResultsStore(self.out / STORE_NAME) if store else None
         self._data: ImageDataset | None = None
         self._models: dict[str, SpikingModel] = {}
         self.report = RunReport()
@@ -102,11 +113,15 @@ class Runner:
                     model, meta = self._build(spec)
                     save_checkpoint(path, model, meta | {"cache_key": key})
                     self.report.models_trained.append(name)
-        x, y = self.test_inputs()
-        clean = accuracy(model, x.transpose(0, 1) if model.takes_sequence else x, y)
-        self.store.put_model(key, self.exp.name, name, str(path), model.config.to_dict(), clean, meta)
+        if self.store is not None:
+            self.store.put_model(key, self.exp.name, name, str(path), model.config.to_dict(),
+                                 self.clean_accuracy(model), meta)
         self._models[name] = model.eval()
         return model
+
+    def clean_accuracy(self, model: SpikingModel) -> float:
+        x, y = self.test_inputs()
+        return accuracy(model, x.transpose(0, 1) if model.takes_sequence else x, y)
 
     def _verify_cached(self, path: Path, name: str, key: str, model: SpikingModel, meta: dict) -> None:
         """A model-cache entry is used only if it was written for this config hash (and, for a
@@ -172,30 +187,47 @@ class Runner:
 
         return factory
 
-    def run_cell(self, cell: Cell) -> dict:
+    def compute_cell(self, cell: Cell, inputs: tuple[int, int] | None = None) -> tuple[Summary, PerInput, float]:
+        """Attack the cell's test inputs (or ``inputs = (start, stop)`` of them): summary, per input, seconds."""
         target, source = self.model(cell.target), self.model(cell.source)
         x, y = self.test_inputs()
-        start = time.perf_counter()
+        if inputs is not None:
+            start, stop = inputs
+            x, y = (x[:, start:stop] if self.data.is_sequence else x[start:stop]), y[start:stop]
+        start_time = time.perf_counter()
         summary, per = evaluate(target, (x, y), self.attack_factory(cell), None if source is target else source,
-                                seed=self.exp.seed, batch_size=self.exp.data.get("batch_size", 128))
+                                seed=self.exp.seed, batch_size=self.batch_size)
+        return summary, per, time.perf_counter() - start_time
+
+    @property
+    def batch_size(self) -> int:
+        return self.exp.data.get("batch_size", 128)
+
+    def cell_row(self, cell: Cell, summary: Summary, per: PerInput, seconds: float) -> dict:
+        """The store row of a computed cell."""
+        extra = dict(summary.extra)
         for key in ("examples", "attack", "grad", "scenario"):  # the row's own columns say these
-            summary.extra.pop(key, None)
-        config = summary.extra.pop("config")
+            extra.pop(key, None)
+        config = extra.pop("config")
+        metrics = dataclasses.replace(summary, extra=extra).to_dict()
         return {"experiment": self.exp.name, "target": cell.target, "source": cell.source,
                 "scenario": cell.scenario, "attack": cell.label, "grad": cell.grad, "eps": cell.eps,
                 "config": cell.config(self.exp) | {"attack_config": config},
-                "metrics": summary.to_dict(),
+                "metrics": metrics,
                 "per_input": {"label": per.label.tolist(), "clean_pred": per.clean_pred.tolist(),
                               "adv_pred": per.adv_pred.tolist(),
                               "target": None if per.target is None else per.target.tolist(),
                               "vanishing": per.vanishing.tolist()},
-                "seconds": time.perf_counter() - start}
+                "seconds": seconds}
 
-    def run(self, shard: tuple[int, int] = (0, 1)) -> RunReport:
+    def run_cell(self, cell: Cell) -> dict:
+        return self.cell_row(cell, *self.compute_cell(cell))
+
+    def pending(self, shard: tuple[int, int] = (0, 1)) -> list[tuple[str, Cell]]:
+        """``(id, cell)`` of the shard's cells not yet in the store (finished ones count as skipped)."""
         index, count = shard
         if not (isinstance(count, int) and count >= 1 and isinstance(index, int) and 0 <= index < count):
             raise ValueError(f"shard: expected i/n with 0 <= i < n, got {index}/{count}")
-        start = time.perf_counter()
         finished = self.store.finished_ids()
         todo = []
         for cell in self.exp.cells:
@@ -206,12 +238,17 @@ class Runner:
                 self.report.skipped += 1
             else:
                 todo.append((cid, cell))
+        return todo
+
+    def run(self, shard: tuple[int, int] = (0, 1)) -> RunReport:
+        start = time.perf_counter()
+        todo = self.pending(shard)
         self.log(f"experiment {self.exp.name}: {len(todo)} cells to run, {self.report.skipped} already finished")
         for cid, cell in tqdm(todo, desc="cells", disable=not self.progress, file=sys.stderr):
             row = self.run_cell(cell)
             if self.store.put(cid, row):
                 self.report.computed += 1
-        if index == 0:
+        if shard[0] == 0:
             self.run_analyses()
         self.report.seconds = time.perf_counter() - start
         return self.report

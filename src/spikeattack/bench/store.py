@@ -3,8 +3,9 @@
 Rows are keyed by the cell's config hash, so re-running an experiment skips finished
 cells and a run killed at any moment (even SIGKILL) resumes without recomputing or losing
 a finished cell: each result and its computation log entry are committed in one
-transaction. Several processes may share a store (WAL journal, busy timeout): cells are
-independent, the store is the only shared state.
+transaction. Several processes on one machine may share a store (WAL journal, busy
+timeout): cells are independent, the store is the only shared state. WAL needs shared
+memory, so the file must be on a local disk, not a network file system.
 """
 
 from __future__ import annotations
@@ -127,10 +128,11 @@ class ResultsStore:
     def finished_ids(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT id FROM cells")}
 
-    def put(self, cell_id: str, row: dict[str, Any]) -> bool:
+    def put(self, cell_id: str, row: dict[str, Any], worker: str | None = None) -> bool:
         """Insert a finished cell (and its computation log entry) atomically.
 
-        Returns False (and writes nothing) when another process finished it first.
+        ``worker`` names who computed it in the log (default: this process). Returns False
+        (and writes nothing) when another process finished it first.
         """
         now = time.time()
         with self._transaction():
@@ -144,7 +146,7 @@ class ResultsStore:
                  json.dumps(row["per_input"]), row["seconds"], now),
             )
             self.conn.execute("INSERT INTO computations (cell_id, worker, finished_at) VALUES (?, ?, ?)",
-                              (cell_id, self.worker, now))
+                              (cell_id, worker or self.worker, now))
         return True
 
     def _transaction(self):

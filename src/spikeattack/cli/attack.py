@@ -61,6 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=128, help="inputs per attack batch (default: 128)")
     p.add_argument("--seed", type=int, default=0, help="seed of random starts, targets and encoder noise")
     add_factory_args(p)
+    p.add_argument("--amp", default=None, choices=("bf16", "fp16"),
+                   help="craft under mixed precision (judged in float32); see README 'Scaling out' for the tolerance")
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -117,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.target_class is not None:
         raise ValueError("--target-class: only used with --targeted given")
     summary, _ = evaluate(target, (x, y), attack, source, targets=targets, batch_size=args.batch_size,
-                          seed=args.seed, progress=not args.quiet)
+                          seed=args.seed, progress=not args.quiet, amp=args.amp)
     config = summary.extra.pop("config")
     result = {"attack": args.attack, "grad": args.grad if crafting.is_spiking else "exact",
               "eps": config.get("eps"), "scenario": summary.extra["scenario"], "target": args.checkpoint,

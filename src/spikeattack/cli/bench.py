@@ -25,7 +25,16 @@ def parse_shard(text: str) -> tuple[int, int]:
 def add_run_args(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--out", default=default_out, help=f"run folder: results store, models, report (default: {default_out})")
     p.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="I/N",
-                   help="run only the cells of shard I of N (processes share the store); default: all")
+                   help="run only the cells of shard I of N (processes on this machine share the store, which "
+                        "must be on a local disk); default: all")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run cells (and model trainings) as Ray tasks: a local Ray instance without ADDRESS, else "
+                        "join the cluster at ADDRESS ('auto' or host:port); needs spikeattack[distributed]")
+    p.add_argument("--ray-cpus", type=int, default=None, metavar="N",
+                   help="with --ray and no ADDRESS: CPUs (parallel workers) of the local instance (default: all)")
+    p.add_argument("--chunk", type=int, default=None, metavar="N",
+                   help="with --ray: split each cell into tasks of N test inputs (whole batches), merged before "
+                        "writing (default: one task per cell)")
     p.add_argument("--no-report", action="store_true", help="do not write the report after the run")
     add_output_args(p)
 
@@ -43,15 +52,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 def execute(experiment, args: argparse.Namespace) -> dict:
     """Run ``experiment`` into ``args.out`` and (unless --no-report) write the report."""
     check_output_dir(args.out, "--out")
-    runner = Runner(experiment, args.out, device=args.device, progress=not args.quiet,
-                    log=lambda m: info(args, m))
+    if getattr(args, "ray", None) is not None:
+        from ..bench.distributed import RayRunner
+
+        runner = RayRunner(experiment, args.out, address=None if args.ray == "local" else args.ray,
+                           num_cpus=args.ray_cpus, device=args.device, chunk=args.chunk, progress=not args.quiet,
+                           log=lambda m: info(args, m))
+    elif args.ray_cpus is not None or args.chunk is not None:
+        raise ValueError("--ray-cpus/--chunk: only with --ray")
+    else:
+        runner = Runner(experiment, args.out, device=args.device, progress=not args.quiet,
+                        log=lambda m: info(args, m))
+    store = runner.store if isinstance(runner, Runner) else runner.runner.store
     try:
         report = runner.run(args.shard)
     finally:
-        runner.store.close()
+        store.close()
     result = {"experiment": experiment.name, "out": args.out, "store": os.path.join(args.out, STORE_NAME),
               "computed": report.computed, "skipped": report.skipped, "seconds": round(report.seconds, 1),
               "models_trained": report.models_trained}
+    if getattr(args, "ray", None) is not None:
+        result["ray_startup_seconds"] = round(runner.startup_seconds, 1)
     if not args.no_report and args.shard[0] == 0:
         from ..bench.report import write_report
 

@@ -90,25 +90,14 @@ def apply_threads(args: argparse.Namespace) -> None:
 
 
 def pick_device(name: str | None) -> torch.device:
-    """The torch device ``--device`` names; ``ValueError`` when it does not exist on this machine."""
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The torch device ``--device`` names; ``ValueError`` when it does not exist on this machine
+    (the rules live in :func:`spikeattack.device.resolve_device`, shared with the library)."""
+    from ..device import resolve_device
+
     try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"--device: {exc}") from exc
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device: {name!r} requested, but this torch build or machine has no CUDA "
-                             "(use --device cpu)")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"--device: {name!r} requested, but there are {torch.cuda.device_count()} CUDA devices")
-    elif device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ValueError(f"--device: {name!r} requested, but MPS is not available (use --device cpu)")
-    elif device.type != "cpu":
-        raise ValueError(f"--device: expected cpu, cuda[:N] or mps, got {name!r}")
-    return device
+        return resolve_device(name)
+    except ValueError as exc:
+        raise ValueError(f"--{exc}") from None
 
 
 def available_memory(device: torch.device) -> int:

@@ -51,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--schedule", default="cosine", choices=SCHEDULES, help="learning-rate schedule (default: cosine)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed for weights, batches, dropout and encoder noise (default: 0)")
+    p.add_argument("--amp", default=None, choices=("bf16", "fp16"),
+                   help="mixed-precision forward and loss (fp16 with a gradient scaler); weights stay float32")
     p.add_argument("--limit-train", type=int, default=None, metavar="N", help="train on a seeded subset of N images")
     p.add_argument("--out", default=None, help="checkpoint path (default: runs/models/<dataset>-<arch>-<kind>[-adv<attack>]-seed<seed>.pt)")
     adv = p.add_argument_group("adversarial training",
@@ -127,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or os.path.join("runs", "models", f"{args.dataset}-{args.arch}-{kind}{tag}-seed{args.seed}.pt")
     check_output_file(out, "--out")  # before the training, not after
     train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                            weight_decay=args.weight_decay, schedule=args.schedule, loss=args.loss, seed=args.seed)
+                            weight_decay=args.weight_decay, schedule=args.schedule, loss=args.loss, seed=args.seed,
+                            amp=args.amp)
     options = data_kwargs(args)
     data = load_dataset(args.dataset, args.data_root, **options)
     if args.limit_train is not None:

@@ -282,22 +282,24 @@ def _measure_lambdas(ann: SpikingModel, segments: list[_Segment], x: torch.Tenso
     """lambda^l of every neuron layer on ``x``: max, or the percentile of the positive activations.
     One pass over ``x``; with ``max`` only a running maximum is kept."""
     neurons = [s.neuron for s in segments if s.neuron is not None]
-    maxima = [0.0] * len(neurons)
+    maxima: list[torch.Tensor | float] = [0.0] * len(neurons)  # running maxima stay on the device (no sync per batch)
     positives: list[list[torch.Tensor]] = [[] for _ in neurons]
 
     def hook(k: int):
         def record(_module, _inputs, out):
             out = out.detach()
             if method == "max":
-                maxima[k] = max(maxima[k], float(out.max()) if out.numel() else 0.0)
-            else:
+                if out.numel():
+                    maxima[k] = torch.clamp_min(out.max().float(), 0.0) if isinstance(maxima[k], float) \
+                        else torch.maximum(maxima[k], out.max().float())
+            else:  # kept on the host: the positive activations of a whole calibration set may not fit a GPU
                 positives[k].append(out[out > 0].float().cpu())
         return record
 
     hooks = [n.register_forward_hook(hook(k)) for k, n in enumerate(neurons)]
     _forward_with_hooks(ann, x, batch_size, hooks)
     if method == "max":
-        return maxima
+        return [float(m) for m in maxima]
     return [_percentile(torch.cat(parts), q) if parts else 0.0 for parts in positives]
 
 

@@ -6,6 +6,10 @@ time with the neuron's surrogate derivative (STBP, Wu et al. 2018). Losses:
 - ``ce``: cross-entropy on the time-averaged output (logits);
 - ``mse``: mean squared error between the time-averaged output and the one-hot label,
   the default of Liang et al. (TNNLS 2021, Section VI-A, Table VI).
+
+``amp="bf16" | "fp16"`` runs the forward and the loss under ``torch.autocast`` (fp16 with
+a gradient scaler); the weights and the optimizer stay in float32. Loss and accuracy are
+accumulated on the device, so a GPU is not synchronised once per batch.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data import ImageDataset, iterate_batches
+from ..device import autocast, check_amp
 from ..models import SpikingModel
 
 LOSSES = ("ce", "mse")
@@ -44,6 +49,7 @@ class TrainConfig:
     step_gamma: float = 0.1
     loss: str = "ce"
     seed: int = 0
+    amp: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "step_size"):
@@ -59,6 +65,7 @@ class TrainConfig:
         for name, allowed in (("loss", LOSSES), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: expected one of {allowed}, got {getattr(self, name)!r}")
+        check_amp(self.amp)
 
 
 @dataclass
@@ -99,13 +106,13 @@ def accuracy(model: SpikingModel, x: torch.Tensor, y: torch.Tensor, *, batch_siz
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    correct = 0
+    correct = torch.zeros((), dtype=torch.long, device=device)
     batches = iterate_batches(x, y, batch_size, shuffle=False)
     for xb, yb in tqdm(batches, total=math.ceil(len(y) / batch_size), desc="eval", disable=not progress,
                        leave=False, file=sys.stderr):
-        correct += (model(xb.to(device)).argmax(-1) == yb.to(device)).sum().item()
+        correct += (model(xb.to(device)).argmax(-1) == yb.to(device)).sum()
     model.train(was_training)
-    return correct / max(len(y), 1)
+    return int(correct) / max(len(y), 1)
 
 
 def _optimizer(model: SpikingModel, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -151,32 +158,39 @@ def train_model(
     opt = _optimizer(model, cfg)
     steps = math.ceil(len(data.train_y) / cfg.batch_size)
     sched = _scheduler(opt, cfg, steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
     history = TrainHistory()
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
         model.train()
-        total_loss, correct, seen = 0.0, 0, 0
+        total_loss = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        seen = 0
         batches = iterate_batches(data.train_x, data.train_y, cfg.batch_size, shuffle=True, generator=generator)
         bar = tqdm(batches, total=steps, desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress,
                    leave=False, file=sys.stderr)
-        for xb, yb in bar:
+        for step, (xb, yb) in enumerate(bar):
             xb, yb = xb.to(device), yb.to(device)
             if perturb is not None:
                 xb = perturb(model, xb, yb).detach()
                 model.train()
-            logits = model(xb)
-            loss = compute_loss(cfg.loss, logits, yb)
+            with autocast(device, cfg.amp):
+                logits = model(xb)
+                loss = compute_loss(cfg.loss, logits.float(), yb)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             if sched is not None:
                 sched.step()
-            total_loss += loss.item() * len(yb)
-            correct += (logits.argmax(-1) == yb).sum().item()
+            total_loss += loss.detach().double() * len(yb)
+            correct += (logits.argmax(-1) == yb).sum()
             seen += len(yb)
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+            if progress and step % 20 == 0:  # reading the running values synchronises the device
+                bar.set_postfix(loss=f"{float(total_loss) / seen:.4f}", acc=f"{int(correct) / seen:.3f}")
         test_acc = accuracy(model, data.test_x, data.test_y) if evaluate_each_epoch else None
-        record = EpochRecord(epoch, total_loss / seen, correct / seen, test_acc, time.perf_counter() - start)
+        record = EpochRecord(epoch, float(total_loss) / seen, int(correct) / seen, test_acc,
+                             time.perf_counter() - start)
         history.epochs.append(record)
         if log is not None:
             log(record)
