@@ -95,15 +95,15 @@ def test_source_must_match_target(digits_snn, digits_test):
 def test_hart_gamma_is_tuned_on_held_out_training_data(digits_snn, monkeypatch):
     data = load_dataset("digits")
     seen = []
-    import spikeattack.bench.tune as tune
+    import spikeattack.evaluation.tune as tune
 
-    real = tune.evaluate
+    real = tune.attack_success_rate
 
-    def spy(model, xy, *args, **kwargs):
-        seen.append(xy[0])
-        return real(model, xy, *args, **kwargs)
+    def spy(model, x, *args, **kwargs):
+        seen.append(x)
+        return real(model, x, *args, **kwargs)
 
-    monkeypatch.setattr(tune, "evaluate", spy)
+    monkeypatch.setattr(tune, "attack_success_rate", spy)
     result = tune_estimator(digits_snn, data, values=(0.5, 1.0, 2.0), attack_params={"eps": 0.15}, n=60)
     assert result.best in (0.5, 1.0, 2.0) and result.scores[result.best] == max(result.scores.values())
     test_rows = {tuple(r.flatten().tolist()) for r in data.split("test")[0]}

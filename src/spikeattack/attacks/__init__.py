@@ -11,14 +11,18 @@ from typing import Any
 from ..models import SpikingModel
 from .base import TARGET_MODES, Attack
 from .apgd import APGD
+from .boundary import Boundary
 from .cw import CWL2, LiangCW
 from .fgsm import FGSM
 from .noise import RandomNoise
 from .pgd import BIM, PGD
 from .rfgsm import RFGSM
+from .sapgd import SAPGD
 from .spike_bim import SpikeBIM
+from .square import Square
 
-ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (FGSM, RFGSM, BIM, PGD, APGD, CWL2, LiangCW, RandomNoise)}
+ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (FGSM, RFGSM, BIM, PGD, APGD, CWL2, LiangCW, RandomNoise,
+                                                            SAPGD, Square, Boundary)}
 ATTACKS["ifgsm"] = BIM  # Sharmin et al.'s name for BIM
 ATTACKS["spike-bim"] = SpikeBIM
 
@@ -34,4 +38,4 @@ def make_attack(name: str, model: SpikingModel, **params: Any) -> Attack:
 
 
 __all__ = ["TARGET_MODES", "Attack", "FGSM", "RFGSM", "BIM", "PGD", "APGD", "CWL2", "LiangCW", "RandomNoise", "ATTACKS",
-           "make_attack", "SpikeBIM"]
+           "make_attack", "SpikeBIM", "SAPGD", "Square", "Boundary"]

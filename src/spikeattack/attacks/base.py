@@ -100,6 +100,7 @@ class Attack(ABC):
         """Adversarial examples for inputs ``x`` with labels ``y`` (and ``target`` if "given")."""
         self.check_inputs(x, y)
         self.generator.manual_seed(self.seed)
+        self.estimator.reset()
         self.vanishing = None
         with self.attack_mode():
             target = self.resolve_target(x, y, target)

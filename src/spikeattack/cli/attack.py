@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eps", type=float, default=None, help="perturbation budget in pixel units (default: attack's)")
     p.add_argument("--alpha", type=float, default=None, help="step size (default: attack's rule)")
     p.add_argument("--steps", type=int, default=None, help="iterations of iterative attacks")
-    p.add_argument("--norm", default=None, choices=("linf", "l2"), help="threat model of pgd/apgd (default: linf)")
+    p.add_argument("--norm", default=None, type=str.lower, choices=("linf", "l2"),
+                   help="threat model of pgd/apgd/sapgd/square/boundary: Linf or L2 (default: linf; boundary: l2)")
     p.add_argument("--restarts", type=int, default=None, help="random restarts of pgd")
     p.add_argument("--targeted", default=None, choices=TARGET_MODES, help="targeted attack mode (default: untargeted)")
     p.add_argument("--target-class", type=int, default=None, help="the class for --targeted given")
@@ -80,6 +81,18 @@ def attack_params(args: argparse.Namespace) -> dict:
                   time_extend=args.time_extend, penultimate_threshold=args.penultimate_threshold,
                   early_stop=args.early_stop, seed=args.seed)
     return params
+
+
+def minimal_perturbation(per) -> dict:
+    """Median and quantiles of the smallest L2 / Linf perturbation found per fooled input (Liang et al. Fig. 16)."""
+    fooled = per.correct & per.success
+    out: dict = {"n": int(fooled.sum())}
+    for norm in ("l2", "linf"):
+        values = getattr(per, norm)[fooled].double()
+        qs = (0.1, 0.25, 0.5, 0.75, 0.9)
+        out[norm] = ({"median": float(values.quantile(0.5)), "mean": float(values.mean()),
+                      "quantiles": {str(q): float(values.quantile(q)) for q in qs}} if len(values) else None)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,13 +131,15 @@ def run(args: argparse.Namespace) -> int:
         targets = torch.full_like(y, args.target_class)
     elif args.target_class is not None:
         raise ValueError("--target-class: only used with --targeted given")
-    summary, _ = evaluate(target, (x, y), attack, source, targets=targets, batch_size=args.batch_size,
-                          seed=args.seed, progress=not args.quiet, amp=args.amp)
+    summary, per = evaluate(target, (x, y), attack, source, targets=targets, batch_size=args.batch_size,
+                            seed=args.seed, progress=not args.quiet, amp=args.amp)
     config = summary.extra.pop("config")
     result = {"attack": args.attack, "grad": args.grad if crafting.is_spiking else "exact",
               "eps": config.get("eps"), "scenario": summary.extra["scenario"], "target": args.checkpoint,
               "source": args.source, "dataset": data.name, "data_options": options, **summary.to_dict(),
               "excluded_target_class": excluded, "config": config}
+    if args.attack == "boundary":
+        result["minimal_perturbation"] = minimal_perturbation(per)
     text = (f"{args.attack} ({result['grad']}, eps={result['eps']}) on {summary.n} inputs: clean accuracy "
             f"{summary.clean_accuracy:.4f}, ASR {summary.asr if summary.asr is None else round(summary.asr, 4)}, "
             f"robust accuracy {summary.robust_accuracy:.4f}, Linf {summary.linf:.4f}, L2 {summary.l2:.4f}, "

@@ -1,4 +1,4 @@
-"""``spikeattack eval``: clean accuracy of a checkpoint."""
+"""``spikeattack eval`` (alias ``evaluate``): clean accuracy of a checkpoint, or with ``--version`` the standard evaluation."""
 
 from __future__ import annotations
 
@@ -13,15 +13,26 @@ EVAL_BATCH = 256  # accuracy()'s batch size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="clean accuracy of a checkpoint on a dataset's test split",
-                       description="Print the clean test accuracy of a checkpoint. "
-                                   "Example: spikeattack eval runs/models/digits-small_cnn-lif-seed0.pt")
+    p = sub.add_parser("eval", aliases=["evaluate"],
+                       help="clean accuracy of a checkpoint, or with --version the standard robustness evaluation",
+                       description="Print the clean test accuracy of a checkpoint; with --version, run the standard "
+                                   "evaluation (a fixed cascade of attacks x gradient estimators, per-input worst "
+                                   "case, 95%% Clopper-Pearson interval). "
+                                   "Examples: spikeattack eval runs/models/digits-small_cnn-lif-seed0.pt; "
+                                   "spikeattack evaluate model.pt --eps 0.1 --version standard --json")
     p.add_argument("checkpoint", help="path written by 'spikeattack train' (with --factory: the weights file)")
     add_data_args(p, default=None)
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N test images only")
     p.add_argument("--timesteps", "-T", type=int, default=None,
                    help="evaluate with another number of time steps (with --factory: the model's own)")
     add_factory_args(p)
+    p.add_argument("--version", default=None, choices=("standard", "plus", "rand"),
+                   help="run the standard robustness evaluation (plus: more iterations, restarts and targets; "
+                        "rand: EOT for stochastic models); without it, clean accuracy only")
+    p.add_argument("--eps", type=float, default=None, help="perturbation budget in pixel units (with --version)")
+    p.add_argument("--norm", default="Linf", type=str.lower, choices=("linf", "l2"),
+                   help="threat model of the standard evaluation: Linf or L2 (default: Linf)")
+    p.add_argument("--seed", type=int, default=0, help="seed of random starts, targets and encoder noise")
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -59,6 +70,8 @@ def load_model_and_data(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "version", None) is None and getattr(args, "eps", None) is not None:
+        raise ValueError("--eps: only used with --version (the standard evaluation)")
     model, data, device, options = load_model_and_data(args)
     if args.timesteps is not None and not model.is_spiking:
         raise ValueError("--timesteps: the checkpoint holds an ANN, which has no time steps")
@@ -68,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     x, y = data.test_x, data.test_y
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
+    if getattr(args, "version", None) is not None:
+        return run_standard(args, model, data, x, y)
     if args.timesteps is not None and not args.factory:
         with model.override_timesteps(args.timesteps):
             acc = accuracy(model, x, y, progress=not args.quiet)
@@ -77,4 +92,27 @@ def run(args: argparse.Namespace) -> int:
               "n": len(y), "timesteps": model.timesteps
               if args.timesteps is None else args.timesteps, "clean_accuracy": acc}
     emit(args, result, f"clean accuracy {acc:.4f} on {len(y)} {data.name} test images")
+    return 0
+
+
+def run_standard(args: argparse.Namespace, model, data, x, y) -> int:
+    """``evaluate --version``: the standard evaluation on the (limited) test split."""
+    from ..data.base import to_float
+    from ..evaluation import standard_evaluation
+    from .common import info
+
+    if args.eps is None:
+        raise ValueError("--eps: the standard evaluation needs a budget, e.g. --eps 0.1")
+    if args.timesteps is not None:
+        raise ValueError("--timesteps: not supported with --version (evaluate the model as trained)")
+    device = next(model.parameters()).device
+    x = to_float(x).to(device)
+    result = standard_evaluation(model, x, y.to(device), eps=args.eps, norm=args.norm, version=args.version,
+                                 seed=args.seed, train_data=data, progress=lambda line: info(args, line))
+    out = {"checkpoint": args.checkpoint, "dataset": data.name, **result.to_dict()}
+    low, high = result.robust_accuracy_ci
+    text = (f"standard evaluation ({result.version}, {result.norm}, eps={result.eps}) on {result.n} {data.name} "
+            f"test images: clean accuracy {result.clean_accuracy:.4f}, robust accuracy "
+            f"{result.robust_accuracy:.4f} [95% CI {low:.4f}, {high:.4f}], {result.seconds:.1f} s")
+    emit(args, out, text)
     return 0

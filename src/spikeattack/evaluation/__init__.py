@@ -1,5 +1,10 @@
-"""The standard evaluation: statistics for the numbers to quote (intervals, paired tests)."""
+"""The standard evaluation: a fixed cascade of attacks x estimators, the per-input worst case,
+and the statistics for the numbers to quote (intervals, paired tests)."""
 
+from .standard import BUDGETS, VERSIONS, InputRecord, StageResult, StandardEvaluation, standard_evaluation
 from .statistics import PairedComparison, clopper_pearson, compare_paired, mcnemar_pvalue, proportion_ci
+from .tune import TuneResult, attack_success_rate, tune_estimator
 
-__all__ = ["PairedComparison", "clopper_pearson", "compare_paired", "mcnemar_pvalue", "proportion_ci"]
+__all__ = ["BUDGETS", "VERSIONS", "InputRecord", "StageResult", "StandardEvaluation", "standard_evaluation",
+           "PairedComparison", "clopper_pearson", "compare_paired", "mcnemar_pvalue", "proportion_ci",
+           "TuneResult", "attack_success_rate", "tune_estimator"]

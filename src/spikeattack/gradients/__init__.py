@@ -7,20 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from .assg import ASSG
 from .base import GradientEstimator
 from .bptr import BPTR
 from .cba import CBA
 from .hart import HART
+from .mdse import MDSE
 from .rate import RatePathEstimator, run_rate_network
 from .rga import RGA, rga_gain
 from .stbp import STBP
 
-ESTIMATORS: dict[str, type[GradientEstimator]] = {cls.name: cls for cls in (STBP, BPTR, RGA, HART, CBA)}
+ESTIMATORS: dict[str, type[GradientEstimator]] = {cls.name: cls for cls in (STBP, BPTR, RGA, HART, CBA, ASSG, MDSE)}
 RATE_PATH = ("bptr", "rga", "hart", "cba")
 
 
 def make_estimator(grad: str | GradientEstimator | None = None, **params: Any) -> GradientEstimator:
-    """An estimator from its name (``stbp``, ``bptr``, ``rga``, ``hart``, ``cba``) and parameters.
+    """An estimator from its name (``stbp``, ``bptr``, ``rga``, ``hart``, ``cba``, ``assg``, ``mdse``) and parameters.
 
     ``None`` means ``stbp`` (exact autograd; for an ANN target every name gives the exact gradient).
     """
@@ -37,5 +39,5 @@ def make_estimator(grad: str | GradientEstimator | None = None, **params: Any) -
         raise ValueError(f"grad: bad parameters for {name}: {exc}") from exc
 
 
-__all__ = ["GradientEstimator", "BPTR", "CBA", "HART", "RGA", "STBP", "RatePathEstimator", "ESTIMATORS",
+__all__ = ["ASSG", "MDSE", "GradientEstimator", "BPTR", "CBA", "HART", "RGA", "STBP", "RatePathEstimator", "ESTIMATORS",
            "RATE_PATH", "make_estimator", "rga_gain", "run_rate_network"]

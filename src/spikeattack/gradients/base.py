@@ -39,6 +39,10 @@ class GradientEstimator(ABC):
     def forward(self, model: SpikingModel, x: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, classes]`` of the spiking ``model`` with this estimator's gradient."""
 
+    def reset(self) -> None:
+        """Forget state kept across the iterations of one attack (adaptive estimators: ASSG,
+        MDSE). Attacks call it at the start of every run; stateless estimators ignore it."""
+
     def describe(self) -> dict:
         """JSON-able name and hyper-parameters (stored with every result)."""
         return {"name": self.name}

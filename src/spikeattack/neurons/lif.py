@@ -195,13 +195,14 @@ class LIFNeuron(nn.Module):
             return m - self.threshold * s, None
         return m, (s if self.reset == "subtract" else None)
 
-    def step(self, x: torch.Tensor, state: tuple) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-        """One step: ``(spikes, membrane m(t), next state)``."""
+    def step(self, x: torch.Tensor, state: tuple, t: int = 0) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+        """One step (time index ``t``, for adaptive surrogates): ``(spikes, membrane m(t), next state)``."""
         u, pending = state
         m = self.charge(u, x)
         if pending is not None:
             m = m - self.threshold * pending
-        s = spike(m - self.threshold, self.surrogate, strict=self.strict)
+        v = m - self.threshold
+        s = spike(v, self.surrogate.at_step(v, t), strict=self.strict)
         return s, m, self.after_fire(m, s)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -211,8 +212,8 @@ class LIFNeuron(nn.Module):
             raise ValueError(f"input: expected a [T, B, ...] tensor, got shape {tuple(x.shape)}")
         state = self.initial_state(x[0])
         probe, out = self.probe, []
-        for x_t in x.unbind(0):
-            s, m, state = self.step(x_t, state)
+        for t, x_t in enumerate(x.unbind(0)):
+            s, m, state = self.step(x_t, state, t)
             if probe is not None:
                 probe.observe(x_t, m, s, self.threshold)
             out.append(s)

@@ -29,6 +29,7 @@ class StepLIFNeuron(LIFNeuron):
         super().__init__(*args, **kwargs)
         self.returns_membrane = bool(returns_membrane)
         self._state: tuple | None = None
+        self._t = 0  # the time index of the next call (adaptive surrogates keep statistics per step)
 
     def reset_state(self) -> None:
         self._state = None
@@ -41,8 +42,9 @@ class StepLIFNeuron(LIFNeuron):
             r = self.rate_fn(x)
             return self._output(r, r)
         if self._state is None or self._state[0].shape != x.shape:
-            self._state = self.initial_state(x)
-        s, m, self._state = self.step(x, self._state)
+            self._state, self._t = self.initial_state(x), 0
+        s, m, self._state = self.step(x, self._state, self._t)
+        self._t += 1
         if self.probe is not None:
             self.probe.observe(x, m, s, self.threshold)
         return self._output(s, m)

@@ -31,6 +31,14 @@ class Surrogate:
     def to_config(self) -> dict:
         return {"name": self.name, "width": float(self.width)}
 
+    def at_step(self, u: torch.Tensor, t: int) -> "Surrogate":
+        """The surrogate to use at time step ``t`` for membrane ``u`` (relative to threshold).
+
+        Fixed surrogates return themselves; an adaptive one (ASSG, in ``gradients``) may
+        update its statistics from ``u`` and return a surrogate shaped for this step.
+        """
+        return self
+
 
 @dataclass(frozen=True)
 class Rectangular(Surrogate):
