@@ -22,7 +22,8 @@ unknown true gradient, each member's credit is
 and the weights take an exponentiated-gradient step ``w_k <- w_k exp(lr * c_k) / Z``
 (which keeps them on the simplex). Weights and history are per input and last one attack
 run (:meth:`reset`). Members default to the five fixed estimators; the forward value is
-the spiking model's own logits.
+the spiking model's own logits, so every member's gradient is taken with the loss at those
+logits (for ``cba``, whose own forward is the ANN twin's, this differs from ``cba`` alone).
 """
 
 from __future__ import annotations
