@@ -286,7 +286,7 @@ def standard_evaluation(
             stages.append(StageResult(attack=stage.attack, estimator=stage.estimator, attacked=int(idx.numel()),
                                       broken=int(broken_here.numel()), new=new,
                                       seconds=time.perf_counter() - t0,
-                                      robust_accuracy_after=float(robust.float().mean()), config=config))
+                                      robust_accuracy_after=int(robust.sum()) / len(y), config=config))
             if progress is not None:
                 s = stages[-1]
                 progress(f"{s.attack} ({s.estimator}): attacked {s.attacked}, broke {s.broken} "
@@ -296,7 +296,7 @@ def standard_evaluation(
     n = len(y)
     k = int(robust.sum())
     return StandardEvaluation(n=n, eps=float(eps), norm=norm, version=version,
-                              clean_accuracy=float(correct.float().mean()), robust_accuracy=k / n,
+                              clean_accuracy=int(correct.sum()) / n, robust_accuracy=k / n,
                               robust_accuracy_ci=clopper_pearson(k, n), stages=stages, records=records,
                               cascade=cascade, seconds=time.perf_counter() - started,
                               hart_gamma=gamma, hart_tuned=tuned)
