@@ -20,7 +20,8 @@ import torch
 
 from spikeattack.attacks import make_attack
 from spikeattack.data import load_dataset
-from spikeattack.evaluation import standard_evaluation
+from spikeattack.evaluation import standard_evaluation, tune_estimator
+from spikeattack.evaluation.standard import HART_GAMMAS
 from spikeattack.training import load_checkpoint
 
 
@@ -34,9 +35,9 @@ def previous_headline(model, x, y, eps: float, gamma: float, seed: int = 0) -> d
         per = {}
         for grad in ("stbp", "bptr", "rga", "hart", "cba"):
             gp = {"gamma": gamma} if grad == "hart" else {}
-            a = make_attack(attack, model, eps=eps, grad=grad, grad_params=gp, seed=seed, **params)
+            x_adv = make_attack(attack, model, eps=eps, grad=grad, grad_params=gp, seed=seed, **params)(x, y)
             with torch.no_grad():
-                ok = model(a(x, y)).argmax(-1) == y
+                ok = model(x_adv).argmax(-1) == y
             per[grad] = float((correct & ok).float().mean())
             robust &= ok
         out[attack] = {"per_estimator": per, "worst_case": float(robust.float().mean())}
@@ -50,6 +51,9 @@ def main() -> int:
     p.add_argument("--eps", type=float, default=0.1)
     p.add_argument("--limit", type=int, default=200)
     p.add_argument("--no-cascade", action="store_true", help="also run every stage on every input")
+    p.add_argument("--only", choices=("headline", "no-cascade"), default=None,
+                   help="only the previous headline, or only every stage on every input (needs --hart-gamma)")
+    p.add_argument("--hart-gamma", type=float, default=None, help="skip tuning: use this HART gamma")
     args = p.parse_args()
     for path in args.checkpoints:
         model, meta = load_checkpoint(path)
@@ -57,9 +61,31 @@ def main() -> int:
         x, y = data.split("test")
         x, y = x[: args.limit], y[: args.limit]
         log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+        if args.only == "headline":
+            gamma = args.hart_gamma or tune_estimator(model, data, "hart", "gamma", HART_GAMMAS, attack="pgd",
+                                                      attack_params={"eps": args.eps, "steps": 10}, n=200).best
+            t0 = time.perf_counter()
+            old = previous_headline(model, x, y, args.eps, gamma)
+            print(json.dumps({"checkpoint": path, "eps": args.eps, "n": len(y), "hart_gamma": gamma,
+                              "previous_headline": old,
+                              "previous_seconds": time.perf_counter() - t0}), flush=True)
+            continue
+        if args.only == "no-cascade":
+            full = standard_evaluation(model, x, y, eps=args.eps, hart_gamma=args.hart_gamma, cascade=False,
+                                       progress=log)
+            print(json.dumps({"checkpoint": path, "eps": args.eps, "n": len(y),
+                              "every_stage_seconds": sum(s.seconds for s in full.stages),
+                              "no_cascade_robust_accuracy": full.robust_accuracy,
+                              "stage_alone": [{"attack": s.attack, "estimator": s.estimator, "broken": s.broken,
+                                               "seconds": round(s.seconds, 1)} for s in full.stages]}), flush=True)
+            continue
         result = standard_evaluation(model, x, y, eps=args.eps, train_data=data, progress=log)
+        log(json.dumps({"robust_accuracy": result.robust_accuracy, "hart_gamma": result.hart_gamma,
+                        "stages": [(s.attack, s.estimator, s.attacked, s.new, round(s.seconds, 1))
+                                   for s in result.stages]}))
         t0 = time.perf_counter()
         old = previous_headline(model, x, y, args.eps, result.hart_gamma or 1.0)
+        log(json.dumps({"previous_headline": old}))
         row = {"checkpoint": path, "eps": args.eps, "n": len(y), "clean_accuracy": result.clean_accuracy,
                "previous_headline": old, "robust_accuracy": result.robust_accuracy,
                "robust_accuracy_ci": list(result.robust_accuracy_ci), "hart_gamma": result.hart_gamma,

@@ -266,10 +266,9 @@ def standard_evaluation(
             idx = pool.nonzero().squeeze(1)
             t0 = time.perf_counter()
             broken_here = torch.zeros(0, dtype=torch.long)
-            config: dict[str, Any] = {}
+            config = stage.build(model).describe() | ({"targets": stage.targets} if stage.targets else {})
             if idx.numel():
                 x_adv, pred = _run_stage(model, stage, x[idx], y[idx], batch_size)
-                config = stage.build(model).describe()
                 fooled = pred != y[idx]
                 broken_here = idx[fooled]
                 delta = (x_adv - x[idx]).flatten(1)
