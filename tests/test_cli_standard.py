@@ -1,0 +1,71 @@
+"""CLI: ``evaluate --version`` (the standard evaluation) and the new attacks' JSON."""
+
+import contextlib
+import json
+
+import pytest
+
+from spikeattack.cli.main import main
+from spikeattack.evaluation import BUDGETS
+
+
+def run_json(capsys, argv):
+    assert main(argv + ["--json", "--quiet"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1, out
+    return json.loads(out[0])
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli-standard") / "snn.pt"
+    assert main(["train", "--dataset", "digits", "--timesteps", "4", "--epochs", "3", "--width", "0.5",
+                 "--lr", "5e-3", "--out", str(path), "--quiet", "--json"]) == 0
+    return path
+
+
+def test_evaluate_version_prints_the_documented_fields(checkpoint, capsys, monkeypatch):
+    monkeypatch.setitem(BUDGETS, "standard", {"apgd_steps": 2, "restarts": 1, "targets": 1, "sapgd_steps": 2,
+                                              "sapgd_restarts": 1, "mdse_steps": 2, "square_queries": 5, "eot": 1})
+    result = run_json(capsys, ["evaluate", str(checkpoint), "--eps", "0.1", "--norm", "Linf", "--version",
+                               "standard", "--limit", "12"])
+    for key in ("clean_accuracy", "robust_accuracy", "robust_accuracy_ci", "n", "eps", "norm", "version", "stages"):
+        assert key in result, key
+    assert result["n"] == 12 and result["eps"] == 0.1 and result["norm"] == "linf" and result["version"] == "standard"
+    low, high = result["robust_accuracy_ci"]
+    assert low <= result["robust_accuracy"] <= high <= 1
+    assert result["hart_tuned"] and len(result["stages"]) == 13
+    assert {"attack", "estimator", "attacked", "broken", "seconds"} <= set(result["stages"][0])
+
+
+def test_evaluate_without_version_keeps_clean_accuracy(checkpoint, capsys):
+    result = run_json(capsys, ["evaluate", str(checkpoint), "--limit", "30"])
+    assert set(result) == {"checkpoint", "dataset", "n", "timesteps", "clean_accuracy"}
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--eps", "0.1"], "--eps: only used with --version"),
+    (["--version", "standard"], "--eps"),
+    (["--version", "standard", "--eps", "0.1", "--norm", "l1"], "invalid choice"),
+])
+def test_evaluate_bad_arguments(checkpoint, capsys, argv, message):
+    with pytest.raises(SystemExit) if message == "invalid choice" else contextlib.nullcontext():
+        assert main(["evaluate", str(checkpoint), "--limit", "4"] + argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_attack_boundary_reports_minimal_perturbation(checkpoint, capsys):
+    result = run_json(capsys, ["attack", str(checkpoint), "--attack", "boundary", "--steps", "20", "--limit", "10"])
+    assert result["attack"] == "boundary" and result["asr"] is not None and "robust_accuracy" in result
+    minimal = result["minimal_perturbation"]
+    assert minimal["n"] >= 1
+    l2 = minimal["l2"]
+    assert l2["quantiles"]["0.1"] <= l2["median"] <= l2["quantiles"]["0.9"]
+    assert l2["median"] == pytest.approx(l2["quantiles"]["0.5"])
+
+
+@pytest.mark.parametrize("attack,grad", [("square", "stbp"), ("sapgd", "assg"), ("apgd", "mdse")])
+def test_attack_new_names(checkpoint, capsys, attack, grad):
+    result = run_json(capsys, ["attack", str(checkpoint), "--attack", attack, "--grad", grad, "--eps", "0.1",
+                               "--steps", "3", "--norm", "Linf", "--limit", "10"])
+    assert result["attack"] == attack and result["grad"] == grad and result["linf"] <= 0.1 + 1e-6
