@@ -245,3 +245,22 @@ def test_square_agrees_in_spirit_with_torchattacks_on_an_ann(digits_ann, digits_
     assert peer_ok.float().mean() >= 0.5 and ours_ok.float().mean() >= 0.5
     # the same easy inputs: most of what the reference breaks, ours breaks too
     assert (ours_ok & peer_ok).sum() >= 0.8 * peer_ok.sum()
+
+
+def test_boundary_agrees_in_spirit_with_foolbox_on_an_ann(digits_ann, digits_test):
+    fb = pytest.importorskip("foolbox")
+    x, y = digits_test
+    with torch.no_grad():
+        ok = digits_ann(x).argmax(-1) == y
+    x, y = x[ok][:8], y[ok][:8]
+    ours = Boundary(digits_ann, steps=500, seed=0)(x, y)
+    torch.manual_seed(0)  # foolbox draws from the global generator
+    _, peer, success = fb.attacks.BoundaryAttack(steps=500)(fb.PyTorchModel(digits_ann, bounds=(0, 1)), x, y,
+                                                            epsilons=None)
+    with torch.no_grad():
+        ours_ok = digits_ann(ours).argmax(-1) != y
+    assert ours_ok.all() and success.all()  # the same (all) easy inputs fooled
+    d_ours = (ours - x).flatten(1).norm(dim=1).median()
+    d_peer = (peer - x).flatten(1).norm(dim=1).median()
+    print(f"median minimal L2: ours {float(d_ours):.3f}, foolbox {float(d_peer):.3f}")
+    assert d_ours <= 1.25 * d_peer  # as small a minimal perturbation as the reference finds (or smaller)
