@@ -100,7 +100,9 @@ class Attack(ABC):
         """Adversarial examples for inputs ``x`` with labels ``y`` (and ``target`` if "given")."""
         self.check_inputs(x, y)
         self.generator.manual_seed(self.seed)
-        self.estimator.reset()
+        reset = getattr(self.estimator, "reset", None)  # adaptive estimators (ASSG, MDSE) start afresh
+        if reset is not None:
+            reset()
         self.vanishing = None
         with self.attack_mode():
             target = self.resolve_target(x, y, target)

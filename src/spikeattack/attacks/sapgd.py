@@ -92,8 +92,9 @@ class SAPGD(Attack):
             idx = torch.arange(len(y), device=x.device) if restart == 0 else (~fooled).nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
-            if restart:
-                self.estimator.reset()
+            reset = getattr(self.estimator, "reset", None)
+            if restart and reset is not None:
+                reset()
             xs, ys = x[idx], y[idx]
             ts = None if target is None else target[idx]
             start = random_in_ball(xs, self.eps, self.norm, self.generator) if self.random_start else xs.clone()

@@ -11,7 +11,7 @@ With the upstream gradients time-independent (they are, on the rate path), this 
 gain ``g = (1/T) sum_t sigma'(m(t))``, computed *during the forward* (the paper's
 "pre-calculation"), so the backward is O(1) in T. ``gamma`` trades rate for temporal
 information (smaller = more temporal); the paper tunes it per model — see
-:func:`spikeattack.bench.tune_estimator`. Default 1.
+:func:`spikeattack.evaluation.tune_estimator`. Default 1.
 """
 
 from __future__ import annotations
