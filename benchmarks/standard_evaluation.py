@@ -51,8 +51,9 @@ def main() -> int:
     p.add_argument("--eps", type=float, default=0.1)
     p.add_argument("--limit", type=int, default=200)
     p.add_argument("--no-cascade", action="store_true", help="also run every stage on every input")
-    p.add_argument("--only", choices=("headline", "no-cascade"), default=None,
-                   help="only the previous headline, or only every stage on every input (needs --hart-gamma)")
+    p.add_argument("--only", choices=("headline", "cascade", "no-cascade"), default=None,
+                   help="only the previous headline, only the cascade, or only every stage on every input "
+                        "(the last two with --hart-gamma: start both at once to time them under the same load)")
     p.add_argument("--hart-gamma", type=float, default=None, help="skip tuning: use this HART gamma")
     args = p.parse_args()
     for path in args.checkpoints:
@@ -70,12 +71,13 @@ def main() -> int:
                               "previous_headline": old,
                               "previous_seconds": time.perf_counter() - t0}), flush=True)
             continue
-        if args.only == "no-cascade":
-            full = standard_evaluation(model, x, y, eps=args.eps, hart_gamma=args.hart_gamma, cascade=False,
-                                       progress=log)
-            print(json.dumps({"checkpoint": path, "eps": args.eps, "n": len(y),
-                              "every_stage_seconds": sum(s.seconds for s in full.stages),
-                              "no_cascade_robust_accuracy": full.robust_accuracy,
+        if args.only in ("cascade", "no-cascade"):
+            full = standard_evaluation(model, x, y, eps=args.eps, hart_gamma=args.hart_gamma,
+                                       cascade=args.only == "cascade", progress=log)
+            print(json.dumps({"checkpoint": path, "eps": args.eps, "n": len(y), "cascade": full.cascade,
+                              "stage_seconds": sum(s.seconds for s in full.stages),
+                              "process_cpu_seconds": time.process_time(),
+                              "robust_accuracy": full.robust_accuracy,
                               "stage_alone": [{"attack": s.attack, "estimator": s.estimator, "broken": s.broken,
                                                "seconds": round(s.seconds, 1)} for s in full.stages]}), flush=True)
             continue
