@@ -91,7 +91,8 @@ def strongest(success: dict[str, Sequence[bool]], level: float = 0.05) -> tuple[
     the most inputs; it is the strongest (returns ``([name], False)``) only when the exact McNemar
     test (:func:`..evaluation.statistics.compare_paired`, two-sided, ``level``) says it broke
     more than *every* other one. Otherwise returns ``(tied, True)``: the candidate and every
-    name not significantly below it. Nothing broken: ``([], False)``.
+    name not significantly below it. Nothing broken, or a single name (nothing to compare it
+    with, e.g. an ANN's one exact gradient): ``([], False)``.
     """
     names = list(success)
     if not names:
@@ -101,7 +102,7 @@ def strongest(success: dict[str, Sequence[bool]], level: float = 0.05) -> tuple[
     if counts[best] == 0:
         return [], False
     if len(names) == 1:
-        return [best], False
+        return [], False
     verdicts = {k: compare_paired(success[best], success[k], level=level).verdict for k in names if k != best}
     if all(v == "a" for v in verdicts.values()):
         return [best], False
