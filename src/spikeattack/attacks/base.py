@@ -16,6 +16,7 @@ model finds least likely on the clean input; Sharmin et al. / Kurakin et al.).
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from abc import ABC, abstractmethod
 from typing import Any, Iterator
@@ -23,7 +24,7 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 
-from ..gradients import GradientEstimator, make_estimator
+from ..gradients import GradientEstimator, active_shared_forward, make_estimator
 from ..models import SpikingModel
 
 TARGET_MODES = ("given", "random", "least-likely")
@@ -131,18 +132,44 @@ class Attack(ABC):
 
     def value_and_grad(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-example loss and its input gradient, averaged over ``eot`` samplings."""
+        """Per-example loss and its input gradient, averaged over ``eot`` samplings.
+
+        The first gradient of a call is taken from the active
+        :func:`~spikeattack.gradients.shared_forward` block when one serves this estimator
+        (identical result, one spiking forward for the whole group of estimators).
+        """
+        shared = active_shared_forward() if self.vanishing is None and self.shares_forward() else None
         total_loss, total_grad = None, None
         for _ in range(self.eot):
-            x_var = x.detach().requires_grad_(True)
-            loss = self.loss(self.logits(x_var), y, target)
-            (grad,) = torch.autograd.grad(loss.sum(), x_var)
+            found = None
+            if shared is not None:
+                with self.crafting_overrides():
+                    found = shared.gradient(self.model, self.estimator, x.detach(),
+                                            lambda logits: self.loss(logits, y, target),
+                                            context=self.shared_context(), match=(y, target))
+            if found is not None:
+                loss, grad = found.loss, found.grad
+            else:
+                x_var = x.detach().requires_grad_(True)
+                loss = self.loss(self.logits(x_var), y, target)
+                (grad,) = torch.autograd.grad(loss.sum(), x_var)
             total_loss = loss.detach() if total_loss is None else total_loss + loss.detach()
             total_grad = grad if total_grad is None else total_grad + grad
         loss, grad = total_loss / self.eot, total_grad / self.eot
         if self.vanishing is None:
             self.vanishing = grad.flatten(1).abs().amax(1) == 0
         return loss, grad
+
+    def shares_forward(self) -> bool:
+        """Whether this attack's gradients may come from a shared forward: image-domain
+        attacks whose crafting logits are the estimator's (``logits`` not overridden)."""
+        return self.image_domain and type(self).logits is Attack.logits
+
+    def shared_context(self) -> str:
+        """What, besides the input, labels and target, fixes this attack's loss and crafting
+        forward: its class and description without the estimator."""
+        desc = {k: v for k, v in self.describe().items() if k != "grad"}
+        return json.dumps([type(self).__module__, type(self).__qualname__, desc], sort_keys=True, default=repr)
 
     # ------------------------------------------------------------------ helpers
     @torch.no_grad()
