@@ -7,12 +7,13 @@ surrogate=Rect(1))`` (= LIF decay 0.5, hard reset, threshold 1, rectangular wind
 width 1), so the weights are identical; the logits are asserted equal before timing.
 The batch-norm statistics are calibrated on the input batch so every layer fires.
 
-Contenders run interleaved in one process (``ours`` = the fused LIF, ``ours-ref`` = the
-reference per-step loop, ``sj`` = SpikingJelly's own multi-step path: torch on CPU,
+Contenders run interleaved in one process (``ours`` = the fused LIF, ``ours-fold`` = the
+same with batch-norm folded into the convolutions, as attacks run it (logits equal up to
+rounding, not asserted bit-equal), ``ours-ref`` = the reference per-step loop, ``sj`` = SpikingJelly's own multi-step path: torch on CPU,
 its CUDA/Triton kernels on CUDA); the minimum over ``--repeats`` after one warm-up is
 reported, as process CPU time and as wall time (CPU time is steadier on a shared
-machine). Peak memory is measured per contender in a fresh subprocess (``ru_maxrss``
-above the model-loaded baseline; ``torch.cuda.max_memory_allocated`` on CUDA).
+machine). Peak memory is measured per contender in a fresh subprocess (the peak resident set,
+``VmHWM``, reset just before the gradient, above the resident set then; ``torch.cuda.max_memory_allocated`` on CUDA).
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/vs_spikingjelly.py
     python benchmarks/vs_spikingjelly.py --timesteps 8 --batch 8 --repeats 5 --device cuda
@@ -25,12 +26,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import resource
 import subprocess
 import sys
 import time
 
-CONTENDERS = ("ours", "ours-ref", "sj")
+CONTENDERS = ("ours", "ours-fold", "ours-ref", "sj")
 
 
 def build(T: int, batch: int, width: float, device: str, seed: int = 0):
@@ -100,9 +100,16 @@ def to_spikingjelly(model):
 
 
 def contender(name: str, model, sj_model):
+    """The network of contender ``name`` and the context it runs in."""
+    import contextlib
+
+    from spikeattack.models import fold_batchnorm
+
     for n in model.spiking_neurons():
         n.fused = name != "ours-ref"
-    return sj_model if name == "sj" else model
+    if name == "sj":
+        return sj_model, contextlib.nullcontext()
+    return model, fold_batchnorm(model) if name == "ours-fold" else contextlib.nullcontext()
 
 
 def one_gradient(net, x, y, sync) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -133,7 +140,9 @@ def timings(args: argparse.Namespace, T: int, batch: int) -> dict:
     best: dict[str, dict[str, float]] = {}
     for r in range(args.repeats + 1):
         for name in args.contenders:
-            (fc, fw), (bc, bw) = one_gradient(contender(name, model, sj_model), x, y, sync)
+            net, context = contender(name, model, sj_model)
+            with context:
+                (fc, fw), (bc, bw) = one_gradient(net, x, y, sync)
             if r == 0:
                 continue  # warm-up
             cur = {"fwd_cpu": fc, "fwd_wall": fw, "bwd_cpu": bc, "bwd_wall": bw,
@@ -165,19 +174,28 @@ def peak_memory(args: argparse.Namespace) -> dict:
     import torch
 
     model, sj_model, x, y = build(args.T, args.batch_one, args.width, args.device)
-    net = contender(args.name, model, sj_model)
-    with torch.no_grad():
-        net(x[:1])
+    net, context = contender(args.name, model, sj_model)
     cuda = args.device.startswith("cuda")
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    one_gradient(net, x, y, torch.cuda.synchronize if cuda else (lambda: None))
+    with context:
+        with torch.no_grad():
+            net(x[:1])
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets the peak resident set size (VmHWM) to the current one
+        base = rss_kib("VmRSS")
+        one_gradient(net, x, y, torch.cuda.synchronize if cuda else (lambda: None))
     if cuda:
         return {"peak_mib": (torch.cuda.max_memory_allocated() - base) / 2**20}
-    return {"peak_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024}
+    return {"peak_mib": (rss_kib("VmHWM") - base) / 1024}
+
+
+def rss_kib(field: str) -> int:
+    """``VmRSS`` (now) or ``VmHWM`` (peak since the last reset) of this process, in KiB (Linux)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
 
 
 def main() -> None:
@@ -214,8 +232,8 @@ def main() -> None:
     print(f"VGG-11 (width {args.width}), 3x32x32, device {args.device}, STBP input gradient, "
           f"min of {args.repeats} (after a warm-up), interleaved\n")
     print("| T | B | ours fwd / bwd (CPU s) | SJ / ours (CPU) | SJ / ours (wall) | ours-ref / ours (CPU) "
-          "| peak MiB ours / ours-ref / SJ |")
-    print("|---:|---:|---|---:|---:|---:|---|")
+          "| ours-fold / ours (CPU) | peak MiB ours / ours-fold / ours-ref / SJ |")
+    print("|---:|---:|---|---:|---:|---:|---:|---|")
     for r in rows:
         t, m = r["times"], r["peak_mib"]
         ours = t.get("ours")
@@ -226,7 +244,7 @@ def main() -> None:
         fwd = f"{ours['fwd_cpu']:.3f} / {ours['bwd_cpu']:.3f}" if ours else "-"
         mem = " / ".join(f"{m[n]:.0f}" if n in m else "-" for n in CONTENDERS)
         print(f"| {r['T']} | {r['batch']} | {fwd} | {ratio('sj', 'cpu')} | {ratio('sj', 'wall')} "
-              f"| {ratio('ours-ref', 'cpu')} | {mem} |")
+              f"| {ratio('ours-ref', 'cpu')} | {ratio('ours-fold', 'cpu')} | {mem} |")
     if args.json:
         for r in rows:
             print(json.dumps(r))

@@ -91,19 +91,29 @@ def lif_sequence(x: torch.Tensor, decay: float, threshold: float, hard: bool, v_
                  probe: "NeuronProbe | None" = None, membranes: torch.Tensor | None = None) -> torch.Tensor:
     """Spikes ``[T, B, ...]`` of the LIF dynamics without an autograd graph.
 
-    The output is preallocated; ``membranes`` (same shape), when given, receives ``m(t)``.
-    ``probe`` observes every step.
+    The output is preallocated and every step writes into it; ``membranes`` (same shape),
+    when given, receives ``m(t)``. ``probe`` observes every step. The eager loop uses
+    ``m >= threshold`` (the same as ``m - threshold >= 0`` in IEEE arithmetic) and a
+    masked fill for the hard reset (``m (1 - s) + v_reset s`` up to the sign of zero).
     """
-    step = _step_fn(x.device)
     out = torch.empty_like(x)
     u = torch.full_like(x[0], v_reset) if hard else torch.zeros_like(x[0])
+    step = _step_fn(x.device)
     for t, x_t in enumerate(x.unbind(0)):
-        m, s, u = step(u, x_t, decay, threshold, hard, v_reset)
-        out[t] = s
-        if membranes is not None:
-            membranes[t] = m
+        if step is not _step:  # compiled kernel: returns fresh tensors
+            m, s, u = step(u, x_t, decay, threshold, hard, v_reset)
+            out[t] = s
+            if membranes is not None:
+                membranes[t] = m
+        else:
+            leak = u if decay == 1.0 else u * decay
+            m = torch.add(leak, x_t, out=membranes[t]) if membranes is not None else leak.add_(x_t)
+            fired = torch.ge(m, threshold)
+            s = out[t]
+            s.copy_(fired)
+            u = m.masked_fill(fired, v_reset) if hard else torch.sub(m, s, alpha=threshold)
         if probe is not None:
-            probe.observe(x_t, m, s, threshold)
+            probe.observe(x_t, m, out[t], threshold)
     return out
 
 
@@ -126,19 +136,17 @@ class FusedLIF(torch.autograd.Function):
         grad_in = torch.empty_like(membranes)
         du = None
         for t in range(membranes.shape[0] - 1, -1, -1):
-            m = membranes[t]
-            u = m - threshold
-            ds = grad_out[t]
+            m, g = membranes[t], grad_out[t]
+            sg = surrogate.derivative(m - threshold)
             if du is None:
-                dm = ds * surrogate.derivative(u)
+                dm = torch.mul(g, sg, out=grad_in[t])
             else:
-                s = (u >= 0).to(m.dtype)
-                if hard:
-                    ds = ds + du * (v_reset - m)
-                    dm = ds * surrogate.derivative(u) + du * (1 - s)
-                else:
-                    ds = ds - du * threshold
-                    dm = ds * surrogate.derivative(u) + du
-            grad_in[t] = dm
-            du = decay * dm
+                if hard:  # ds = g + du (v_reset - m);  dm = ds sg + du (1 - s)
+                    ds = torch.addcmul(g, du, v_reset - m)
+                    carry = du.masked_fill_(torch.ge(m, threshold), 0.0)
+                else:     # ds = g - du threshold;       dm = ds sg + du
+                    ds = torch.sub(g, du, alpha=threshold)
+                    carry = du
+                dm = torch.addcmul(carry, ds, sg, out=grad_in[t])
+            du = dm * decay if decay != 1.0 else dm.clone()
         return grad_in, None, None, None, None, None, None
