@@ -138,6 +138,8 @@ class Attack(ABC):
         :func:`~spikeattack.gradients.shared_forward` block when one serves this estimator
         (identical result, one spiking forward for the whole group of estimators).
         """
+        if not len(y):
+            return torch.zeros(0, dtype=x.dtype, device=x.device), torch.zeros_like(x)
         shared = active_shared_forward() if self.vanishing is None and self.shares_forward() else None
         total_loss, total_grad = None, None
         for _ in range(self.eot):
@@ -159,6 +161,18 @@ class Attack(ABC):
         if self.vanishing is None:
             self.vanishing = grad.flatten(1).abs().amax(1) == 0
         return loss, grad
+
+    def working_set(self, active: torch.Tensor) -> torch.Tensor | None:
+        """Early exit: the indices of the inputs still worked on, or None for the whole batch.
+
+        With ``early_stop`` the inputs that are already adversarial leave the working batch,
+        so later forwards and backwards run on the others only. Only for deterministic
+        encoders (a stochastic encoder's noise depends on the batch it is drawn for), so the
+        result is the same as keeping every input in the batch.
+        """
+        if not self.early_stop or self.model.encoder.stochastic or bool(active.all()):
+            return None
+        return active.nonzero().squeeze(1)
 
     def shares_forward(self) -> bool:
         """Whether this attack's gradients may come from a shared forward: image-domain
