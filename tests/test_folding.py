@@ -72,3 +72,19 @@ def test_restored_on_error_and_nothing_folded_in_training_mode():
     with fold_batchnorm(model) as folded:
         assert folded == 0
     assert_restored(model, before)
+
+
+def test_attack_with_fold_bn_restores_the_model_and_matches():
+    from spikeattack.attacks import make_attack
+
+    model = model_with_statistics().double()
+    x = torch.rand(6, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    before = snapshot(model)
+    folded = make_attack("pgd", model, eps=0.1, steps=3, fold_bn=True)
+    plain = make_attack("pgd", model, eps=0.1, steps=3)
+    assert folded.describe()["fold_bn"] is True and "fold_bn" not in plain.describe()
+    assert torch.equal(folded(x, y), plain(x, y))  # float64: no rounding reaches a sign
+    assert_restored(model, before)
+    with pytest.raises(ValueError, match="fold_bn"):
+        make_attack("fgsm", model, fold_bn="yes")

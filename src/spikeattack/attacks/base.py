@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..gradients import GradientEstimator, active_shared_forward, make_estimator
-from ..models import SpikingModel
+from ..models import SpikingModel, fold_batchnorm
 
 TARGET_MODES = ("given", "random", "least-likely")
 
@@ -68,6 +68,7 @@ class Attack(ABC):
         time_extend: int = 1,
         penultimate_threshold: float | None = None,
         early_stop: bool = False,
+        fold_bn: bool = False,
         seed: int = 0,
     ) -> None:
         if not isinstance(model, SpikingModel):
@@ -89,6 +90,9 @@ class Attack(ABC):
                 raise ValueError("penultimate_threshold: the model has no spiking layer")
         self.penultimate_threshold = penultimate_threshold
         self.early_stop = bool(early_stop)
+        if not isinstance(fold_bn, bool):
+            raise ValueError(f"fold_bn: expected True or False, got {fold_bn!r}")
+        self.fold_bn = fold_bn
         self.seed = int(seed)
         self.generator = torch.Generator()
         #: per-input flag of the last call: the first input gradient was all zero.
@@ -112,7 +116,8 @@ class Attack(ABC):
         """JSON-able description of the attack (stored with results)."""
         return {"attack": self.name, "grad": self.estimator.describe(), "targeted": self.targeted,
                 "eot": self.eot, "time_extend": self.time_extend,
-                "penultimate_threshold": self.penultimate_threshold, "seed": self.seed}
+                "penultimate_threshold": self.penultimate_threshold, "seed": self.seed,
+                **({"fold_bn": True} if self.fold_bn else {})}
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -247,10 +252,16 @@ class Attack(ABC):
 
     @contextlib.contextmanager
     def attack_mode(self) -> Iterator[None]:
-        """Eval mode (frozen batch-norm, no dropout) during the attack; the mode is restored."""
+        """Eval mode (frozen batch-norm, no dropout) during the attack; the mode is restored.
+
+        With ``fold_bn`` the batch-norms are folded into their convolutions for the attack
+        (:func:`~spikeattack.models.fold_batchnorm`: equal up to float rounding, the model's
+        own modules and weights put back afterwards).
+        """
         was_training = self.model.training
         self.model.eval()
         try:
-            yield
+            with fold_batchnorm(self.model) if self.fold_bn else contextlib.nullcontext():
+                yield
         finally:
             self.model.train(was_training)
