@@ -89,3 +89,28 @@ def test_fused_saves_one_tensor_per_layer():
 def test_set_compile_validates_its_mode():
     with pytest.raises(ValueError, match="mode"):
         set_compile("sometimes")
+
+
+@pytest.mark.parametrize("failure", ["at compile", "at first call"])
+def test_compile_failure_falls_back_to_eager_and_logs(monkeypatch, caplog, failure):
+    import spikeattack.neurons.fused as fused
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    if failure == "at compile":
+        monkeypatch.setattr(torch, "compile", broken)
+    else:
+        monkeypatch.setattr(torch, "compile", lambda fn, **kw: broken)
+    monkeypatch.setattr(fused, "_compiled", None)
+    monkeypatch.setattr(fused, "_compile_failed", False)
+    set_compile("always")
+    try:
+        x = torch.rand(5, 3, 4) * 2
+        with caplog.at_level("WARNING", logger="spikeattack.neurons.fused"):
+            got = lif_sequence(x, 0.5, 1.0, True, 0.0)
+        assert "falling back" in caplog.text or "unavailable" in caplog.text
+        set_compile("never")
+        assert torch.equal(got, lif_sequence(x, 0.5, 1.0, True, 0.0))
+    finally:
+        set_compile("auto")

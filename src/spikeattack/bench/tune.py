@@ -8,11 +8,13 @@ and RGA's ``gamma``/``beta`` or STBP's surrogate width get the same chance.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..attacks import make_attack
 from ..data import ImageDataset
+from ..gradients import make_estimator, shared_forward
 from ..models import SpikingModel
 from .evaluate import evaluate
 
@@ -55,10 +57,13 @@ def tune_estimator(
     x, y = x[:n], y[:n]
     params = {"eps": 8 / 255} | dict(attack_params or {})
     scores: dict[float, float] = {}
-    for value in sorted(float(v) for v in values):
-        grad_params = dict(fixed or {}) | {param: value}
-        summary, _ = evaluate(model, (x, y), lambda m: make_attack(attack, m, grad=grad, grad_params=grad_params,
-                                                                     seed=seed, **params), seed=seed)
-        scores[value] = summary.asr if summary.asr is not None else 0.0
+    candidates = sorted(float(v) for v in values)
+    estimators = {str(v): make_estimator(grad, **(dict(fixed or {}) | {param: v})) for v in candidates}
+    with shared_forward(estimators) if model.is_spiking and len(candidates) > 1 else contextlib.nullcontext():
+        for value in candidates:  # the candidates share each batch's (first) spiking forward
+            grad_params = dict(fixed or {}) | {param: value}
+            summary, _ = evaluate(model, (x, y), lambda m: make_attack(attack, m, grad=grad, grad_params=grad_params,
+                                                                         seed=seed, **params), seed=seed)
+            scores[value] = summary.asr if summary.asr is not None else 0.0
     best = max(scores, key=lambda v: (scores[v], -v))
     return TuneResult(grad=grad, param=param, best=best, scores=scores)
