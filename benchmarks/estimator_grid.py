@@ -13,7 +13,7 @@ Three measurements, each run once (process CPU time and wall time; the machine m
    model is trained once and shared by both runs.
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/estimator_grid.py
-    python benchmarks/estimator_grid.py --batch 8 --width 0.5 --timesteps 4 --skip-bench-grid
+    python benchmarks/estimator_grid.py --batch 8 --width 0.5 --timesteps 4 --parts attacks rate
 """
 
 from __future__ import annotations
@@ -141,18 +141,21 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--width", type=float, default=0.5)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--skip-bench-grid", action="store_true")
+    p.add_argument("--parts", nargs="+", default=["attacks", "rate", "bench"], choices=["attacks", "rate", "bench"])
     args = p.parse_args()
     torch.manual_seed(0)
     print(f"VGG-11 (width {args.width}), T = {args.timesteps}, batch {args.batch}, 3x32x32, CPU; "
           "times as CPU s / wall s\n")
-    print("| attack, five estimators | one forward each | shared forward | speed-up (CPU) | shared / STBP alone (CPU) |")
-    print("|---|---:|---:|---:|---:|")
-    print("\n".join(attacks(args)), flush=True)
-    print(f"\n| rate-path estimator | gradient (CPU s) | no-grad spiking forward (CPU s) | ratio |")
-    print("|---|---:|---:|---:|")
-    print("\n".join(rate_path(args)), flush=True)
-    if not args.skip_bench_grid:
+    if "attacks" in args.parts:
+        print("| attack, five estimators | one forward each | shared forward | speed-up (CPU) "
+              "| shared / STBP alone (CPU) |")
+        print("|---|---:|---:|---:|---:|")
+        print("\n".join(attacks(args)), flush=True)
+    if "rate" in args.parts:
+        print("\n| rate-path estimator | gradient (CPU s) | no-grad spiking forward (CPU s) | ratio |")
+        print("|---|---:|---:|---:|")
+        print("\n".join(rate_path(args)), flush=True)
+    if "bench" in args.parts:
         print("\n| `bench` grid (digits, 300 inputs, white-box) | time (CPU s / wall s) | / STBP alone |")
         print("|---|---:|---:|")
         print("\n".join(bench_grid()))

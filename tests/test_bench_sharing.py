@@ -56,8 +56,9 @@ def test_shared_grid_equals_cell_by_cell(tmp_path, monkeypatch, encoding):
 
     monkeypatch.setattr(runner_module, "sharing", recording)
     shared = run_experiment(exp, tmp_path / "shared", progress=False, log=lambda m: None)
-    # FGSM: one computed forward per batch for five estimators; PGD: the first step likewise
-    assert sum(c.served for c in caches) == 2 * 4 and sum(c.computed for c in caches) == 2
+    # per group (FGSM; PGD) and batch: one clean prediction and one first gradient computed,
+    # each served to the four other estimators' cells
+    assert sum(c.served for c in caches) == 2 * 2 * 4 and sum(c.computed for c in caches) == 2 * 2
     shutil.copytree(tmp_path / "shared" / "models", tmp_path / "alone" / "models")  # the same trained model
     monkeypatch.setattr(runner_module, "sharing", lambda cells: contextlib.nullcontext())
     alone = run_experiment(exp, tmp_path / "alone", progress=False, log=lambda m: None)

@@ -16,7 +16,8 @@ model, input, labels and configuration and differ only by estimator (an FGSM gri
 first step of PGD/APGD runs) pay one spiking forward: the first request computes every
 estimator of the group; a later request is served only when its input, labels, attack
 configuration, weights and encoder noise state are equal, and then the encoder's noise
-state is advanced exactly as the estimator's own call would have advanced it.
+state is advanced exactly as the estimator's own call would have advanced it. The clean
+predictions of such cells are shared the same way (:func:`predict`).
 """
 
 from __future__ import annotations
@@ -185,9 +186,25 @@ class SharedForward:
         ``torch.equal``) must pin down ``loss``: e.g. the attack's description and ``y``, target.
         """
         key = self.key_of(est)
-        encoder = model.encoder
         if key is None or len(self.estimators) < 2:
             return None
+        found = self._memo(model, x, ("gradient", context), match,
+                           lambda: input_gradients(model, x, None, self.estimators, loss=loss),
+                           draws_noise(est, model))
+        return None if found is None else found[key]
+
+    def predict(self, model: SpikingModel, x: torch.Tensor) -> torch.Tensor:
+        """``model(x).argmax(-1)`` without a graph, computed once per equal input (and noise
+        state) in the block: the clean predictions of cells that share their inputs."""
+        found = self._memo(model, x, ("predict",), (), lambda: model(x).argmax(-1), True)
+        return model(x).argmax(-1) if found is None else found
+
+    def _memo(self, model: SpikingModel, x: torch.Tensor, context: Any, match: Sequence[torch.Tensor | None],
+              compute: Callable[[], Any], draws: bool) -> Any:
+        """The stored result of an equal request, or ``compute()`` stored; None when the
+        encoder's noise cannot be replayed. ``draws``: whether the caller's own computation
+        runs the encoder once (its noise stream is left where that would leave it)."""
+        encoder = model.encoder
         noise = encoder.noise_state(x.device) if encoder.stochastic else None
         if encoder.stochastic and noise is None:
             return None  # an encoder whose noise cannot be replayed
@@ -203,17 +220,25 @@ class SharedForward:
 
         entry = next((e for e in self._entries if same(e)), None)
         if entry is None:
-            results = input_gradients(model, x, None, self.estimators, loss=loss)
+            result = compute()
             after = encoder.noise_state(x.device) if noise is not None else None
             entry = {"head": head, "x": x.detach().clone(), "match": [None if m is None else m.clone() for m in match],
-                     "noise": noise, "after": after, "results": results}
+                     "noise": noise, "after": after, "result": result}
             self._entries.append(entry)
             self.computed += 1
         else:
             self.served += 1
-        if noise is not None:  # leave the noise stream where the estimator's own call leaves it
-            encoder.set_noise_state(x.device, entry["after"] if draws_noise(est, model) else noise)
-        return entry["results"][key]
+        if noise is not None:  # leave the noise stream where the caller's own computation leaves it
+            encoder.set_noise_state(x.device, entry["after"] if draws else noise)
+        return entry["result"]
+
+
+def predict(model: SpikingModel, x: torch.Tensor) -> torch.Tensor:
+    """``model(x).argmax(-1)`` (no graph), served by the active :func:`shared_forward` block
+    when an equal prediction was made in it."""
+    cache = _ACTIVE.get()
+    with torch.no_grad():
+        return model(x).argmax(-1) if cache is None else cache.predict(model, x)
 
 
 def active_shared_forward() -> SharedForward | None:
