@@ -36,7 +36,6 @@ CONTENDERS = ("ours", "ours-fold", "ours-ref", "sj")
 def build(T: int, batch: int, width: float, device: str, seed: int = 0):
     """The calibrated spikeattack VGG-11, its SpikingJelly copy and an input batch."""
     import torch
-    from torch import nn
 
     from spikeattack.models import ModelConfig, build_model
 
