@@ -23,7 +23,8 @@ else:  # pragma: no cover
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements" / "dev.lock"
 # Extras outside the test environment, each with the reason. Every other extra is locked.
-NOT_LOCKED = {"events": "tonic only speeds up the N-MNIST reader; the built-in reader is the tested one"}
+NOT_LOCKED = {"events": "tonic only speeds up the N-MNIST reader; the built-in reader is the tested one",
+              "compare": "SpikingJelly only runs benchmarks/vs_spikingjelly.py; no test or demo imports it"}
 
 
 def _locked() -> dict[str, Version]:
