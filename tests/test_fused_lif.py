@@ -68,15 +68,29 @@ def test_probe_statistics_equal_on_both_paths(grad_enabled):
         assert torch.equal(a, b)
 
 
-def test_unknown_option_falls_back_to_the_reference_loop(monkeypatch):
-    neuron = LIFNeuron(decay=0.5)
-    assert neuron.fused_supported()
-    neuron.detach_reset = True  # an option the fused path does not implement
+@pytest.mark.parametrize("option", [{"detach_reset": True}, {"strict": True}, {"decay_input": True},
+                                    {"v_rest": 0.2}, {"reset": "subtract"}, {"reset": "none"}])
+def test_options_the_fused_path_lacks_run_the_reference_loop(monkeypatch, option):
+    neuron = LIFNeuron(decay=0.5, **option)
     assert not neuron.fused_supported()
     calls = []
     monkeypatch.setattr(FusedLIF, "apply", lambda *a: calls.append(a))
-    out = neuron(torch.rand(3, 2, requires_grad=True))
-    assert out.shape == (3, 2) and not calls
+    x = torch.rand(4, 3, dtype=torch.float64, requires_grad=True) * 2
+    out = neuron(x)
+    assert not calls and torch.equal(out, neuron.reference_forward(x))
+
+
+def test_an_unknown_option_or_overridden_dynamics_fall_back():
+    neuron = LIFNeuron(decay=0.5)
+    assert neuron.fused_supported()
+    neuron.some_future_option = 1  # an option added later that the fused path does not know
+    assert not neuron.fused_supported()
+
+    class Leaky(LIFNeuron):
+        def charge(self, u, x):
+            return 0.9 * u + x
+
+    assert not Leaky(decay=0.5).fused_supported()
 
 
 def test_fused_saves_one_tensor_per_layer():

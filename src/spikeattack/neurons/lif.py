@@ -238,12 +238,16 @@ class LIFNeuron(nn.Module):
 
         True when ``fused`` is on, the reset is ``hard`` or ``soft``, and ``detach_reset``,
         ``strict``, ``decay_input`` and ``v_rest`` have their defaults (False, False, False,
-        0), and the neuron carries no attribute outside :data:`FUSED_OPTIONS` (an option
-        added to the neuron later runs the reference loop until the fused path implements it).
+        0), the neuron carries no attribute outside :data:`FUSED_OPTIONS` (an option added
+        to the neuron later runs the reference loop until the fused path implements it) and
+        no subclass overrides the step's dynamics.
         """
+        cls = type(self)
         return (self.fused and self.reset in RESETS and not self.detach_reset and not self.strict
                 and not self.decay_input and self.v_rest == 0.0
-                and set(vars(self)) - _MODULE_STATE <= FUSED_OPTIONS)
+                and set(vars(self)) - _MODULE_STATE <= FUSED_OPTIONS
+                and all(getattr(cls, name) is getattr(LIFNeuron, name)  # a subclass's own dynamics
+                        for name in ("initial_state", "charge", "after_fire", "step")))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.rate_fn is not None:
