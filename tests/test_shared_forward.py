@@ -144,3 +144,18 @@ def test_attacks_in_a_shared_block_give_the_same_results(encoding, attack, param
         assert torch.equal(alone[name][0], together[name][0]), name
         if encoding == "poisson":
             assert torch.equal(alone[name][1], together[name][1]), name
+
+
+@pytest.mark.parametrize("option", [{"decay_input": True}, {"detach_reset": True, "strict": True}])
+def test_neuron_options_equal_the_own_calls(option):
+    """Neurons the fused path does not take (reference loop) and an input gain != 1."""
+    model = small_model()
+    for n in model.spiking_neurons():
+        for k, v in option.items():
+            setattr(n, k, v)
+        assert not n.fused_supported()
+    x = torch.rand(4, 1, 6, 6, generator=torch.Generator().manual_seed(5))
+    y = torch.tensor([0, 1, 2, 3])
+    got = input_gradients(model, x, y, list(NAMES))
+    for name in NAMES:
+        assert torch.equal(got[name].grad, own(model, make_estimator(name), x, y)[2]), name

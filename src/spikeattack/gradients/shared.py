@@ -34,7 +34,7 @@ from ..models import SpikingModel
 from ..neurons import NeuronProbe
 from .base import GradientEstimator
 from .cba import CBA
-from .rate import RatePathEstimator, run_rate_network
+from .rate import RatePathEstimator, rate_path_neurons, run_rate_network
 from .stbp import STBP
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
@@ -117,7 +117,7 @@ def input_gradients(
     results: dict[str, InputGradient] = {}
 
     if stbp_shared or rate:
-        neurons = model.spiking_neurons()
+        neurons = rate_path_neurons(model, named[rate[0]].name) if rate else model.spiking_neurons()
         wanted = [tuple(dict.fromkeys(s for k in rate if (s := named[k].probe_surrogate(n)) is not None))
                   for n in neurons]
         probes = [NeuronProbe(surrogates=w) for w in wanted] if rate else [None] * len(neurons)
@@ -141,9 +141,10 @@ def input_gradients(
         spiking_logits = spiking_logits.detach()
         for k in rate:
             est = named[k]
-            gains = [est.gain(n, p.view(est.probe_surrogate(n))).detach() for n, p in zip(neurons, probes)]
+            gains = [(est.gain(n, p.view(est.probe_surrogate(n))) * n.input_gain).detach()
+                     for n, p in zip(neurons, probes)]
             rate_leaf = x.clone().requires_grad_(True)
-            rate_logits = run_rate_network(model, rate_leaf, [lambda h, g=g: h * g for g in gains])
+            rate_logits = run_rate_network(model, rate_leaf, [lambda h, g=g: h * g for g in gains], est.name)
             results[k] = grad_of(rate_logits + (spiking_logits - rate_logits).detach(), rate_leaf)
     for k, est in named.items():
         if k not in results:  # CBA (no spiking forward), other STBP surrogates, foreign estimators
