@@ -142,7 +142,15 @@ class APGD(Attack):
             new = project(x_k + a * (z - x_k) + (1 - a) * (x_k - x_prev), x, self.eps, self.norm)
             new = torch.where(_rows(active, x), new, x_k)
             x_prev, x_k = x_k, new
-            new_loss, grad_k = self.value_and_grad(x_k, y, target)
+            idx = self.working_set(active)  # early exit: the others' loss, gradient and success stand
+            if idx is None:
+                new_loss, grad_k = self.value_and_grad(x_k, y, target)
+                success = self.is_success(x_k, y, target)
+            else:
+                t_idx = None if target is None else target[idx]
+                part_loss, part_grad = self.value_and_grad(x_k[idx], y[idx], t_idx)
+                new_loss, grad_k = loss_k.index_copy(0, idx, part_loss), grad_k.index_copy(0, idx, part_grad)
+                success = found.index_copy(0, idx, self.is_success(x_k[idx], y[idx], t_idx))
             increases += (new_loss > loss_k).to(increases.dtype)
             loss_k = new_loss
 
@@ -151,7 +159,6 @@ class APGD(Attack):
             best_grad = torch.where(_rows(improved, x), grad_k, best_grad)
             best_loss = torch.where(improved, loss_k, best_loss)
 
-            success = self.is_success(x_k, y, target)
             better_adv = success & (~found | (loss_k > adv_loss))
             adv_x = torch.where(_rows(better_adv, x), x_k, adv_x)
             adv_loss = torch.where(better_adv, loss_k, adv_loss)

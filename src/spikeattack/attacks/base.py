@@ -16,6 +16,7 @@ model finds least likely on the clean input; Sharmin et al. / Kurakin et al.).
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from abc import ABC, abstractmethod
 from typing import Any, Iterator
@@ -23,8 +24,8 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 
-from ..gradients import GradientEstimator, make_estimator
-from ..models import SpikingModel
+from ..gradients import GradientEstimator, active_shared_forward, make_estimator
+from ..models import SpikingModel, fold_batchnorm
 
 TARGET_MODES = ("given", "random", "least-likely")
 
@@ -67,6 +68,7 @@ class Attack(ABC):
         time_extend: int = 1,
         penultimate_threshold: float | None = None,
         early_stop: bool = False,
+        fold_bn: bool = False,
         seed: int = 0,
     ) -> None:
         if not isinstance(model, SpikingModel):
@@ -88,6 +90,9 @@ class Attack(ABC):
                 raise ValueError("penultimate_threshold: the model has no spiking layer")
         self.penultimate_threshold = penultimate_threshold
         self.early_stop = bool(early_stop)
+        if not isinstance(fold_bn, bool):
+            raise ValueError(f"fold_bn: expected True or False, got {fold_bn!r}")
+        self.fold_bn = fold_bn
         self.seed = int(seed)
         self.generator = torch.Generator()
         #: per-input flag of the last call: the first input gradient was all zero.
@@ -114,7 +119,8 @@ class Attack(ABC):
         """JSON-able description of the attack (stored with results)."""
         return {"attack": self.name, "grad": self.estimator.describe(), "targeted": self.targeted,
                 "eot": self.eot, "time_extend": self.time_extend,
-                "penultimate_threshold": self.penultimate_threshold, "seed": self.seed}
+                "penultimate_threshold": self.penultimate_threshold, "seed": self.seed,
+                **({"fold_bn": True} if self.fold_bn else {})}
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -134,18 +140,58 @@ class Attack(ABC):
 
     def value_and_grad(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-example loss and its input gradient, averaged over ``eot`` samplings."""
+        """Per-example loss and its input gradient, averaged over ``eot`` samplings.
+
+        The first gradient of a call is taken from the active
+        :func:`~spikeattack.gradients.shared_forward` block when one serves this estimator
+        (identical result, one spiking forward for the whole group of estimators).
+        """
+        if not len(y):
+            return torch.zeros(0, dtype=x.dtype, device=x.device), torch.zeros_like(x)
+        shared = active_shared_forward() if self.vanishing is None and self.shares_forward() else None
         total_loss, total_grad = None, None
         for _ in range(self.eot):
-            x_var = x.detach().requires_grad_(True)
-            loss = self.loss(self.logits(x_var), y, target)
-            (grad,) = torch.autograd.grad(loss.sum(), x_var)
+            found = None
+            if shared is not None:
+                with self.crafting_overrides():
+                    found = shared.gradient(self.model, self.estimator, x.detach(),
+                                            lambda logits: self.loss(logits, y, target),
+                                            context=self.shared_context(), match=(y, target))
+            if found is not None:
+                loss, grad = found.loss, found.grad
+            else:
+                x_var = x.detach().requires_grad_(True)
+                loss = self.loss(self.logits(x_var), y, target)
+                (grad,) = torch.autograd.grad(loss.sum(), x_var)
             total_loss = loss.detach() if total_loss is None else total_loss + loss.detach()
             total_grad = grad if total_grad is None else total_grad + grad
         loss, grad = total_loss / self.eot, total_grad / self.eot
         if self.vanishing is None:
             self.vanishing = grad.flatten(1).abs().amax(1) == 0
         return loss, grad
+
+    def working_set(self, active: torch.Tensor) -> torch.Tensor | None:
+        """Early exit: the indices of the inputs still worked on, or None for the whole batch.
+
+        With ``early_stop`` the inputs that are already adversarial leave the working batch,
+        so later forwards and backwards run on the others only. Only for deterministic
+        encoders (a stochastic encoder's noise depends on the batch it is drawn for), so the
+        result is the same as keeping every input in the batch.
+        """
+        if not self.early_stop or self.model.encoder.stochastic or bool(active.all()):
+            return None
+        return active.nonzero().squeeze(1)
+
+    def shares_forward(self) -> bool:
+        """Whether this attack's gradients may come from a shared forward: image-domain
+        attacks whose crafting logits are the estimator's (``logits`` not overridden)."""
+        return self.image_domain and type(self).logits is Attack.logits
+
+    def shared_context(self) -> str:
+        """What, besides the input, labels and target, fixes this attack's loss and crafting
+        forward: its class and description without the estimator."""
+        desc = {k: v for k, v in self.describe().items() if k != "grad"}
+        return json.dumps([type(self).__module__, type(self).__qualname__, desc], sort_keys=True, default=repr)
 
     # ------------------------------------------------------------------ helpers
     @torch.no_grad()
@@ -209,10 +255,16 @@ class Attack(ABC):
 
     @contextlib.contextmanager
     def attack_mode(self) -> Iterator[None]:
-        """Eval mode (frozen batch-norm, no dropout) during the attack; the mode is restored."""
+        """Eval mode (frozen batch-norm, no dropout) during the attack; the mode is restored.
+
+        With ``fold_bn`` the batch-norms are folded into their convolutions for the attack
+        (:func:`~spikeattack.models.fold_batchnorm`: equal up to float rounding, the model's
+        own modules and weights put back afterwards).
+        """
         was_training = self.model.training
         self.model.eval()
         try:
-            yield
+            with fold_batchnorm(self.model) if self.fold_bn else contextlib.nullcontext():
+                yield
         finally:
             self.model.train(was_training)

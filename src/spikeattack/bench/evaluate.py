@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from ..attacks import Attack
 from ..data import ImageDataset, iterate_batches
 from ..device import autocast, check_amp
+from ..gradients import predict
 from ..models import SpikingModel
 from .metrics import PerInput, Summary, perturbation_norms, summarize
 from .spike_metrics import spike_summary
@@ -106,8 +107,7 @@ def evaluate(
         xb, yb = xb.to(device), yb.to(device)
         tb = None if targets is None else targets[start:start + len(yb)].to(device)
         start += len(yb)
-        with torch.no_grad():
-            clean_pred = target(xb).argmax(-1)
+        clean_pred = predict(target, xb)  # shared by cells that differ only by estimator
         with autocast(device, amp):
             x_adv = attack(xb, yb, tb)
         with torch.no_grad():

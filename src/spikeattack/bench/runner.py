@@ -35,6 +35,7 @@ from ..training import TrainConfig, accuracy, load_checkpoint, save_checkpoint, 
 from .analyses import shuffles_time, spike_shuffle_accuracy
 from .evaluate import evaluate
 from .metrics import PerInput, Summary
+from .sharing import shared_groups, sharing
 from .tune import tune_estimator
 from .experiment import Cell, Experiment, ModelSpec, attack_parameters, digest
 from .store import ResultsStore
@@ -244,10 +245,15 @@ class Runner:
         start = time.perf_counter()
         todo = self.pending(shard)
         self.log(f"experiment {self.exp.name}: {len(todo)} cells to run, {self.report.skipped} already finished")
-        for cid, cell in tqdm(todo, desc="cells", disable=not self.progress, file=sys.stderr):
-            row = self.run_cell(cell)
-            if self.store.put(cid, row):
-                self.report.computed += 1
+        bar = tqdm(total=len(todo), desc="cells", disable=not self.progress, file=sys.stderr)
+        for group in shared_groups(todo):  # cells differing only by estimator share forwards
+            with sharing([cell for _, cell in group]):
+                for cid, cell in group:
+                    row = self.run_cell(cell)
+                    if self.store.put(cid, row):
+                        self.report.computed += 1
+                    bar.update()
+        bar.close()
         if shard[0] == 0:
             self.run_analyses()
         self.report.seconds = time.perf_counter() - start

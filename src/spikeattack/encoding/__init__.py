@@ -32,6 +32,13 @@ class Encoder:
     def rate(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
+    def noise_state(self, device: torch.device) -> torch.Tensor | None:
+        """The state of the noise stream on ``device`` (None: no noise, or not replayable)."""
+        return None
+
+    def set_noise_state(self, device: torch.device, state: torch.Tensor) -> None:
+        raise ValueError(f"state: the {self.name} encoder has no noise stream to set")
+
 
 class DirectEncoder(Encoder):
     name = "direct"
@@ -63,6 +70,12 @@ class PoissonEncoder(Encoder):
             gen.manual_seed(self.seed)
             self._generators[device] = gen
         return gen
+
+    def noise_state(self, device: torch.device) -> torch.Tensor:
+        return self._generator(torch.device(device)).get_state()
+
+    def set_noise_state(self, device: torch.device, state: torch.Tensor) -> None:
+        self._generator(torch.device(device)).set_state(state)
 
     def encode(self, x: torch.Tensor, timesteps: int) -> torch.Tensor:
         noise = torch.rand((timesteps, *x.shape), generator=self._generator(x.device), device=x.device, dtype=x.dtype)

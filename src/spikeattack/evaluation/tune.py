@@ -9,6 +9,7 @@ and RGA's ``gamma``/``beta`` or STBP's surrogate width get the same chance. (It 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -16,6 +17,7 @@ import torch
 
 from ..attacks import Attack, make_attack
 from ..data import ImageDataset, iterate_batches
+from ..gradients import make_estimator, shared_forward
 from ..models import SpikingModel
 
 
@@ -83,10 +85,14 @@ def tune_estimator(
     x, y = x[:n], y[:n]
     params = {"eps": 8 / 255} | dict(attack_params or {})
     scores: dict[float, float] = {}
-    for value in sorted(float(v) for v in values):
-        grad_params = dict(fixed or {}) | {param: value}
-        scores[value] = attack_success_rate(
-            model, x, y, lambda m: make_attack(attack, m, grad=grad, grad_params=grad_params, seed=seed, **params),
-            seed=seed)
+    candidates = sorted(float(v) for v in values)
+    estimators = {str(v): make_estimator(grad, **(dict(fixed or {}) | {param: v})) for v in candidates}
+    sharing = shared_forward(estimators) if model.is_spiking and len(candidates) > 1 else contextlib.nullcontext()
+    with sharing:  # the candidates share each batch's (first) spiking forward
+        for value in candidates:
+            grad_params = dict(fixed or {}) | {param: value}
+            scores[value] = attack_success_rate(
+                model, x, y, lambda m: make_attack(attack, m, grad=grad, grad_params=grad_params, seed=seed, **params),
+                seed=seed)
     best = max(scores, key=lambda v: (scores[v], -v))
     return TuneResult(grad=grad, param=param, best=best, scores=scores)

@@ -15,6 +15,7 @@ from .hart import HART
 from .mdse import MDSE
 from .rate import RatePathEstimator, run_rate_network
 from .rga import RGA, rga_gain
+from .shared import InputGradient, SharedForward, active_shared_forward, input_gradients, predict, shared_forward
 from .stbp import STBP
 
 ESTIMATORS: dict[str, type[GradientEstimator]] = {cls.name: cls for cls in (STBP, BPTR, RGA, HART, CBA, ASSG, MDSE)}
@@ -40,4 +41,5 @@ def make_estimator(grad: str | GradientEstimator | None = None, **params: Any) -
 
 
 __all__ = ["ASSG", "MDSE", "GradientEstimator", "BPTR", "CBA", "HART", "RGA", "STBP", "RatePathEstimator", "ESTIMATORS",
-           "RATE_PATH", "make_estimator", "rga_gain", "run_rate_network"]
+           "RATE_PATH", "make_estimator", "rga_gain", "run_rate_network",
+           "InputGradient", "SharedForward", "active_shared_forward", "input_gradients", "predict", "shared_forward"]

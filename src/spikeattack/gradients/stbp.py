@@ -9,6 +9,9 @@ the attack only (restored afterwards, even on error).
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 
 from ..models import SpikingModel
@@ -25,14 +28,21 @@ class STBP(GradientEstimator):
         self.surrogate = None if surrogate is None else make_surrogate(surrogate, width)
 
     def forward(self, model: SpikingModel, x: torch.Tensor) -> torch.Tensor:
-        if self.surrogate is None:
+        with self.surrogate_override(model):
             return model(x)
+
+    @contextlib.contextmanager
+    def surrogate_override(self, model: SpikingModel) -> Iterator[None]:
+        """The attack's surrogate on every spiking layer inside the block (if one was chosen)."""
+        if self.surrogate is None:
+            yield
+            return
         neurons = model.spiking_neurons()
         saved = [n.surrogate for n in neurons]
         for n in neurons:
             n.surrogate = self.surrogate
         try:
-            return model(x)
+            yield
         finally:
             for n, s in zip(neurons, saved):
                 n.surrogate = s

@@ -1,10 +1,11 @@
 """Architectures (spiking and their ANN twins), layers that carry time, the model wrapper."""
 
 from .config import NEURONS, ModelConfig
+from .folding import fold_batchnorm, folded_conv
 from .layers import TimeDistributed, conv_bn, td
 from .network import SpikingModel, build_model
 from .registry import ARCHS, ArchSpec, register_arch
 from . import archs  # noqa: E402,F401  (registers the built-in architectures)
 
-__all__ = ["NEURONS", "ModelConfig", "TimeDistributed", "conv_bn", "td", "SpikingModel", "build_model",
+__all__ = ["fold_batchnorm", "folded_conv", "NEURONS", "ModelConfig", "TimeDistributed", "conv_bn", "td", "SpikingModel", "build_model",
            "ARCHS", "ArchSpec", "register_arch"]

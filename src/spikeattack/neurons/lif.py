@@ -26,6 +26,10 @@ equations above):
   SpikingJelly's ``v_reset`` or 0 for its soft reset) defaults to 0, where the second form is
   ``decay * u + x(t)``. ``input_gain`` (``1/tau`` with ``decay_input``, else 1) is ``dm(t)/dx(t)``.
 
+:meth:`LIFNeuron.reference_forward` is the specification (one autograd node per step);
+the forward runs the fused equivalent (:mod:`.fused`: one node per layer, hand-written
+BPTT backward, or a preallocated no-graph loop) whenever :meth:`LIFNeuron.fused_supported`.
+
 Two hooks serve the gradient estimators (a layer above) without the neuron knowing them:
 
 - ``probe``: a :class:`NeuronProbe` that records per-neuron statistics of the next
@@ -42,10 +46,16 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .fused import FusedLIF, lif_sequence
 from .surrogate import Rectangular, Surrogate, spike
 
 RESETS = ("hard", "soft")  # a ModelConfig's resets
 NEURON_RESETS = RESETS + ("subtract", "none")  # also snnTorch's (spikeattack.interop)
+#: the options (instance attributes) the fused path knows; a neuron with any other attribute
+#: (an option added later) runs the reference loop until the fused path learns it.
+FUSED_OPTIONS = frozenset({"_decay", "_threshold", "reset", "v_reset", "surrogate", "probe", "rate_fn", "fused",
+                           "detach_reset", "strict", "decay_input", "v_rest"})
+_MODULE_STATE = frozenset(vars(nn.Module()))
 
 
 class NeuronProbe:
@@ -53,29 +63,46 @@ class NeuronProbe:
 
     After the forward: ``mean_current`` = (1/T) sum_t x(t), ``rate`` = (1/T) sum_t s(t),
     ``mean_surrogate`` = (1/T) sum_t surrogate'(m(t) - threshold) (only when a
-    ``surrogate`` was given), each of shape ``[B, ...]``.
+    ``surrogate`` was given), each of shape ``[B, ...]``. Several surrogates can be
+    recorded in the same forward (``surrogates``, e.g. HART with several gammas);
+    :meth:`view` gives the probe of one of them. Sums are accumulated in place.
     """
 
-    def __init__(self, surrogate: Surrogate | None = None) -> None:
+    def __init__(self, surrogate: Surrogate | None = None, surrogates: tuple[Surrogate, ...] = ()) -> None:
         self.surrogate = surrogate
+        self.surrogates = tuple(dict.fromkeys(((surrogate,) if surrogate is not None else ()) + tuple(surrogates)))
         self.steps = 0
         self._current: torch.Tensor | None = None
         self._spikes: torch.Tensor | None = None
-        self._surrogate: torch.Tensor | None = None
+        self._surrogate_sums: dict[Surrogate, torch.Tensor] = {}
 
     def observe(self, current: torch.Tensor, membrane: torch.Tensor, spikes: torch.Tensor, threshold: float) -> None:
         current, membrane, spikes = current.detach(), membrane.detach(), spikes.detach()
+        u = membrane - threshold if self.surrogates else None
         if self.steps == 0:
             self._current = current.clone()
             self._spikes = spikes.clone()
-            if self.surrogate is not None:
-                self._surrogate = self.surrogate.derivative(membrane - threshold)
+            self._surrogate_sums = {s: s.derivative(u) for s in self.surrogates}
         else:
             self._current += current
             self._spikes += spikes
-            if self.surrogate is not None:
-                self._surrogate += self.surrogate.derivative(membrane - threshold)
+            for s, total in self._surrogate_sums.items():
+                total += s.derivative(u)
         self.steps += 1
+
+    def view(self, surrogate: Surrogate | None) -> "NeuronProbe":
+        """The statistics seen by a probe of ``surrogate`` alone (shares the sums)."""
+        if surrogate is not None and surrogate not in self.surrogates:
+            raise ValueError(f"surrogate: {surrogate} was not recorded by this probe")
+        other = NeuronProbe(surrogate)
+        other.steps, other._current, other._spikes = self.steps, self._current, self._spikes
+        if surrogate is not None and surrogate in self._surrogate_sums:
+            other._surrogate_sums = {surrogate: self._surrogate_sums[surrogate]}
+        return other
+
+    @property
+    def _surrogate(self) -> torch.Tensor | None:
+        return None if self.surrogate is None else self._surrogate_sums.get(self.surrogate)
 
     def _mean(self, total: torch.Tensor | None, what: str) -> torch.Tensor:
         if total is None:
@@ -133,6 +160,8 @@ class LIFNeuron(nn.Module):
             raise ValueError(f"surrogate: expected a Surrogate, got {type(surrogate).__name__}")
         self.surrogate = surrogate if surrogate is not None else Rectangular(1.0)
         self.probe: NeuronProbe | None = None
+        #: run the fused path where it applies (False: always the reference loop)
+        self.fused = True
         self.rate_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     # Validated on every assignment, so a context manager that overrides them is checked too.
@@ -205,11 +234,38 @@ class LIFNeuron(nn.Module):
         s = spike(v, self.surrogate.at_step(v, t), strict=self.strict)
         return s, m, self.after_fire(m, s)
 
+    def fused_supported(self) -> bool:
+        """Whether the fused path implements every option this neuron has.
+
+        True when ``fused`` is on, the reset is ``hard`` or ``soft``, and ``detach_reset``,
+        ``strict``, ``decay_input`` and ``v_rest`` have their defaults (False, False, False,
+        0), the neuron carries no attribute outside :data:`FUSED_OPTIONS` (an option added
+        to the neuron later runs the reference loop until the fused path implements it), no
+        subclass overrides the step's dynamics, and the surrogate is the same at every time
+        step (an adaptive one, such as ASSG's per-step sharpness, overrides ``at_step``).
+        """
+        cls = type(self)
+        return (self.fused and self.reset in RESETS and not self.detach_reset and not self.strict
+                and not self.decay_input and self.v_rest == 0.0
+                and type(self.surrogate).at_step is Surrogate.at_step
+                and set(vars(self)) - _MODULE_STATE <= FUSED_OPTIONS
+                and all(getattr(cls, name) is getattr(LIFNeuron, name)  # a subclass's own dynamics
+                        for name in ("initial_state", "charge", "after_fire", "step")))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.rate_fn is not None:
             return self.rate_fn(x)
         if x.dim() < 2:
             raise ValueError(f"input: expected a [T, B, ...] tensor, got shape {tuple(x.shape)}")
+        if not self.fused_supported():
+            return self.reference_forward(x)
+        hard = self.reset == "hard"
+        if torch.is_grad_enabled() and x.requires_grad:
+            return FusedLIF.apply(x, self.decay, self.threshold, hard, self.v_reset, self.surrogate, self.probe)
+        return lif_sequence(x.detach(), self.decay, self.threshold, hard, self.v_reset, self.probe)
+
+    def reference_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The specification: the dynamics step by step, autograd through every operation."""
         state = self.initial_state(x[0])
         probe, out = self.probe, []
         for t, x_t in enumerate(x.unbind(0)):

@@ -52,7 +52,8 @@ class Rectangular(Surrogate):
 
     def derivative(self, u: torch.Tensor) -> torch.Tensor:
         a = self.width
-        return (u.abs() <= a / 2).to(u.dtype) / a
+        inside = torch.le(u.abs(), a / 2, out=torch.empty_like(u))  # float output: cheaper than a bool cast
+        return inside.div_(a)
 
 
 @dataclass(frozen=True)
