@@ -70,11 +70,34 @@ def dlr_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None 
     return -(z_y - z_t) / (ordered[:, 0] - (ordered[:, 2] + ordered[:, 3]) / 2 + 1e-12)
 
 
+class DLRLossOption:
+    """``loss="ce"`` (the base class's cross-entropy) or ``"dlr"`` (:func:`dlr_loss`), shared by
+    APGD and SA-PGD. The DLR loss reads the 3rd (targeted: 4th) largest logit, so it needs at
+    least 3 (4) classes."""
+
+    loss_name: str = "ce"
+
+    def _set_loss(self, loss: str, num_classes: int) -> None:
+        if loss not in LOSSES:
+            raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
+        if loss == "dlr":
+            needed = 3 if self.targeted is None else 4
+            if num_classes < needed:
+                raise ValueError(f"loss: the {'targeted ' if self.targeted else ''}DLR loss needs at least "
+                                 f"{needed} classes, the model has {num_classes}")
+        self.loss_name = loss
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        if self.loss_name == "dlr":
+            return dlr_loss(logits, y, target)
+        return super().loss(logits, y, target)
+
+
 def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask.view(-1, *([1] * (like.dim() - 1)))
 
 
-class APGD(Attack):
+class APGD(DLRLossOption, Attack):
     name = "apgd"
 
     def __init__(self, model, *, eps: float = 8 / 255, steps: int = 100, norm: str = "linf", loss: str = "ce",
@@ -84,24 +107,12 @@ class APGD(Attack):
         self.eps = check_number("eps", eps, low=0)
         self.steps = check_int("steps", steps)
         self.norm = check_norm(norm)
-        if loss not in LOSSES:
-            raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
-        if loss == "dlr":
-            needed = 3 if self.targeted is None else 4
-            if model.num_classes < needed:
-                raise ValueError(f"loss: the {'targeted ' if self.targeted else ''}DLR loss needs at least "
-                                 f"{needed} classes, the model has {model.num_classes}")
-        self.loss_name = loss
+        self._set_loss(loss, model.num_classes)
         self.rho = check_number("rho", rho, low=0, high=1)
         self.momentum = check_number("momentum", momentum, low=0, low_open=True, high=1)
         self.random_start = bool(random_start)
         self.restarts = check_int("restarts", restarts)
         self.checkpoints = apgd_checkpoints(self.steps)
-
-    def loss(self, logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        if self.loss_name == "dlr":
-            return dlr_loss(logits, y, target)
-        return super().loss(logits, y, target)
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         best, best_loss, best_success = None, None, None

@@ -28,7 +28,7 @@ import math
 
 import torch
 
-from .apgd import LOSSES, dlr_loss
+from .apgd import DLRLossOption
 from .base import Attack, check_int, check_number
 from .projection import check_norm, project, random_in_ball
 
@@ -61,7 +61,7 @@ def sapgd_schedule(steps: int) -> list[int]:
     return points
 
 
-class SAPGD(Attack):
+class SAPGD(DLRLossOption, Attack):
     name = "sapgd"
 
     def __init__(self, model, *, eps: float = 8 / 255, steps: int = 100, norm: str = "linf", loss: str = "ce",
@@ -70,19 +70,12 @@ class SAPGD(Attack):
         self.eps = check_number("eps", eps, low=0)
         self.steps = check_int("steps", steps)
         self.norm = check_norm(norm)
-        if loss not in LOSSES:
-            raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
-        self.loss_name = loss
+        self._set_loss(loss, model.num_classes)
         self.mu = check_number("mu", mu, low=0, high=1)
         self.nu = check_number("nu", nu, low=0, high=1)
         self.random_start = bool(random_start)
         self.restarts = check_int("restarts", restarts)
         self.halvings = sapgd_schedule(self.steps)
-
-    def loss(self, logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        if self.loss_name == "dlr":
-            return dlr_loss(logits, y, target)
-        return super().loss(logits, y, target)
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         best = x.clone()
