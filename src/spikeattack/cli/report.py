@@ -101,8 +101,9 @@ def headline_line(h: dict) -> str:
     low, high = h["robust_accuracy_ci"]
     single = "" if h["per_attack_minimum"] is None else \
         f"; best single attack {h['weakest_attack']} {100 * h['per_attack_minimum']:.2f}%"
+    strongest = "" if h["strongest_estimator"] is None else f"; strongest estimator {h['strongest_estimator']}"
     return (f"{h['target']} eps={eps}: {100 * h['robust_accuracy']:.2f}% [{100 * low:.1f}, {100 * high:.1f}] "
-            f"(clean {100 * h['clean_accuracy']:.2f}%{single}; strongest estimator {h['strongest_estimator']})")
+            f"(clean {100 * h['clean_accuracy']:.2f}%{single}{strongest})")
 
 
 def _matches(row: dict, args: argparse.Namespace) -> bool:
