@@ -509,3 +509,20 @@ def test_cli_help_has_example_lines(command, capsys):
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert any(line.startswith("Example") for line in capsys.readouterr().out.splitlines())
+
+
+def test_masking_flag_needs_a_paired_difference_beyond_the_noise():
+    """With per-input outcomes, a transfer attack counts as stronger than the white-box one only
+    when an exact McNemar test on the same inputs says so: 2 inputs more of 100 is noise (the
+    demo's 86.3% vs 84.3% case), 30 inputs more is a masked gradient."""
+    def cell(scenario, fooled):
+        labels = [i % 10 for i in range(100)]
+        adv = [(y + 1) % 10 if i < fooled else y for i, y in enumerate(labels)]
+        row = _cell(scenario=scenario, grad="rga", eps=0.2, asr=fooled / 100)
+        row["per_input"] = {"label": labels, "clean_pred": list(labels), "adv_pred": adv, "target": None}
+        return row
+
+    white = cell("white-box", 60)
+    assert [f for f in hygiene_flags([white, cell("black-box", 62)], MODELS) if f.name == "gradient-masking"] == []
+    flags = [f for f in hygiene_flags([white, cell("black-box", 90)], MODELS) if f.name == "gradient-masking"]
+    assert [(f.name, f.severity) for f in flags] == [("gradient-masking", "high")]

@@ -16,7 +16,8 @@ cells involved:
 3. ``gradient-masking`` — for the same target, attack and eps, a transfer attack
    (black-box source or a ``cross:`` source) has a higher ASR than the white-box attack
    with the same estimator, or the ``noise`` baseline (random signs of the same size) has a
-   higher ASR than a white-box gradient attack at that eps. Severity ``high`` when it beats
+   higher ASR than a white-box gradient attack at that eps — beyond the paired noise (exact
+   McNemar on the same inputs) where the cells carry per-input outcomes. Severity ``high`` when it beats
    the *strongest* white-box estimator (then the headline worst case overstates robustness),
    ``medium`` when only some estimators are beaten.
 4. ``asr-not-saturating`` — for each white-box (target, attack, estimator) with at least
@@ -50,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..evaluation.statistics import compare_paired
-from .worstcase import eps_key, estimator_label, format_eps, scenario_kind, threat_model
+from .worstcase import eps_key, estimator_label, format_eps, scenario_kind, success_flags, threat_model
 
 VANISHING_SHARE = 0.05
 MIN_ASR_AT_LARGEST_EPS = 0.9
@@ -172,8 +173,21 @@ def eot_flags(rows: Iterable[dict[str, Any]], models: Iterable[dict[str, Any]]) 
             for source, cells in bad.items()]
 
 
+def _stronger(a: dict[str, Any], b: dict[str, Any], level: float = 0.05) -> bool:
+    """Whether cell ``a`` reached its goal on more inputs than cell ``b``: beyond the paired
+    noise (exact McNemar on the inputs both targets classify correctly) where both carry
+    per-input outcomes on the same inputs, else (older stores) by ASR alone."""
+    pa, pb = a.get("per_input") or {}, b.get("per_input") or {}
+    if pa.get("adv_pred") is None or pb.get("adv_pred") is None or pa.get("label") != pb.get("label"):
+        return a["metrics"]["asr"] > b["metrics"]["asr"] + TOL
+    idx = [i for i, y in enumerate(pa["label"]) if pa["clean_pred"][i] == y and pb["clean_pred"][i] == y]
+    sa, sb = success_flags(a), success_flags(b)
+    return compare_paired([sa[i] for i in idx], [sb[i] for i in idx], level=level).verdict == "a"
+
+
 def masking_flags(rows: Iterable[dict[str, Any]]) -> list[Flag]:
-    """Rule 3: transfer or random-noise ASR above the white-box ASR for the same target/attack/eps."""
+    """Rule 3: transfer or random-noise attacks stronger than the white-box attack for the same
+    target/attack/eps, beyond the paired noise (:func:`_stronger`)."""
     rows = list(rows)
     white: dict[tuple, dict[str, dict]] = {}
     for r in rows:
@@ -191,14 +205,14 @@ def masking_flags(rows: Iterable[dict[str, Any]]) -> list[Flag]:
         asr = r["metrics"]["asr"]
         best = max(wb.values(), key=lambda c: c["metrics"]["asr"])
         same = wb.get(estimator_label(r))
-        beaten = [c for c in wb.values() if asr > c["metrics"]["asr"] + TOL]
-        if asr > best["metrics"]["asr"] + TOL:
+        beaten = [c for c in wb.values() if _stronger(r, c)]
+        if best in beaten:
             flags.append(Flag(
                 "gradient-masking", "high",
                 f"{scenario_kind(r['scenario'])} transfer ASR {_pct(asr)} ({describe_cell(r)}) is higher than the "
                 f"strongest white-box estimator's {_pct(best['metrics']['asr'])} ({describe_cell(best)})",
                 MASKING_ADVICE, (describe_cell(r),) + tuple(describe_cell(c) for c in beaten)))
-        elif same is not None and asr > same["metrics"]["asr"] + TOL:
+        elif same is not None and same in beaten:
             flags.append(Flag(
                 "gradient-masking", "medium",
                 f"{scenario_kind(r['scenario'])} transfer ASR {_pct(asr)} ({describe_cell(r)}) is higher than the "
@@ -217,11 +231,11 @@ def masking_flags(rows: Iterable[dict[str, Any]]) -> list[Flag]:
         if nr is None:
             continue
         asr = nr["metrics"]["asr"]
-        beaten = [c for c in wb.values() if asr > c["metrics"]["asr"] + TOL]
+        beaten = [c for c in wb.values() if _stronger(nr, c)]
         if not beaten:
             continue
         best = max(wb.values(), key=lambda c: c["metrics"]["asr"])
-        strongest_beaten = asr > best["metrics"]["asr"] + TOL
+        strongest_beaten = best in beaten
         flags.append(Flag(
             "gradient-masking", "high" if strongest_beaten else "medium",
             f"random-noise ASR {_pct(asr)} ({describe_cell(nr)}) is higher than white-box {attack} with "
