@@ -47,3 +47,14 @@ def digits_test():
 
     x, y = load_dataset("digits").split("test")
     return x[:150], y[:150]
+
+
+@pytest.fixture(scope="session")
+def cli_checkpoint(tmp_path_factory):
+    """A small digits SNN written by ``spikeattack train`` (read-only for the CLI tests)."""
+    from spikeattack.cli.main import main
+
+    path = tmp_path_factory.mktemp("cli") / "snn.pt"
+    assert main(["train", "--dataset", "digits", "--timesteps", "4", "--epochs", "3", "--width", "0.5",
+                 "--lr", "5e-3", "--out", str(path), "--quiet", "--json"]) == 0
+    return path

@@ -1,23 +1,14 @@
-import json
 
 import pytest
 
 from spikeattack.cli.main import main
 
-
-def run_json(capsys, argv):
-    assert main(argv + ["--json", "--quiet"]) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1, out
-    return json.loads(out[0])
+from cli_helpers import run_json
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cli") / "snn.pt"
-    assert main(["train", "--dataset", "digits", "--timesteps", "4", "--epochs", "3", "--width", "0.5",
-                 "--lr", "5e-3", "--out", str(path), "--quiet", "--json"]) == 0
-    return path
+def checkpoint(cli_checkpoint):
+    return cli_checkpoint
 
 
 def test_train_writes_checkpoint_and_json(checkpoint, capsys):

@@ -95,13 +95,7 @@ def check_output_file(path: str | os.PathLike, flag: str, inputs: Iterable[str |
                              "the input; choose another path")
     if path.exists() and not _writable(path):
         raise ValueError(f"{flag}: {str(path)!r} exists and is read-only")
-    ancestor = path.absolute().parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ValueError(f"{flag}: {str(ancestor)!r} is a file, not a folder; cannot write {str(path)!r}")
-    if not _writable(ancestor) or not os.access(ancestor, os.X_OK):
-        raise ValueError(f"{flag}: the folder {str(ancestor)!r} is not writable; cannot write {str(path)!r}")
+    _check_creatable(path.absolute().parent, path, flag, "write")
     return path
 
 
@@ -110,14 +104,19 @@ def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{flag}: {str(path)!r} is a file; expected a folder")
-    ancestor = path.absolute()
+    _check_creatable(path.absolute(), path, flag, "create")
+    return path
+
+
+def _check_creatable(start: Path, path: Path, flag: str, verb: str) -> None:
+    """The nearest existing folder at or above ``start`` must be a writable folder."""
+    ancestor = start
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise ValueError(f"{flag}: {str(ancestor)!r} is a file, not a folder; cannot create {str(path)!r}")
+        raise ValueError(f"{flag}: {str(ancestor)!r} is a file, not a folder; cannot {verb} {str(path)!r}")
     if not _writable(ancestor) or not os.access(ancestor, os.X_OK):
-        raise ValueError(f"{flag}: the folder {str(ancestor)!r} is not writable")
-    return path
+        raise ValueError(f"{flag}: the folder {str(ancestor)!r} is not writable; cannot {verb} {str(path)!r}")
 
 
 @contextlib.contextmanager
