@@ -3,7 +3,7 @@ import pytest
 
 from spikeattack.cli.main import main
 
-from cli_helpers import run_json
+from helpers import run_json
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from spikeattack.attacks import Attack, make_attack
-from spikeattack.models import ModelConfig, build_model
+
+from helpers import firing_small_model
 
 
 @pytest.fixture(autouse=True)
@@ -16,19 +17,7 @@ def float64():
 
 
 def model(encoding="direct"):
-    cfg = ModelConfig(arch="small_cnn", in_channels=1, input_size=(6, 6), num_classes=4, decay=0.5,
-                      threshold=1.0, timesteps=3, encoding=encoding, arch_options={"channels": (3, 4), "hidden": 8})
-    torch.manual_seed(0)
-    net = build_model(cfg).double().train()
-    with torch.no_grad():
-        net(torch.rand(16, 1, 6, 6))
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.bias.fill_(0.6)
-            if isinstance(m, torch.nn.Linear):
-                m.weight.mul_(4.0)
-                m.bias.add_(0.5)
-    return net.eval()
+    return firing_small_model(encoding, seed=0, timesteps=3)
 
 
 @pytest.mark.parametrize("attack,params", [("bim", {"steps": 6}), ("pgd", {"steps": 6, "restarts": 2}),

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from spikeattack.attacks import make_attack
 from spikeattack.gradients import HART, STBP, input_gradients, make_estimator, shared_forward
-from spikeattack.models import ModelConfig, build_model
+
+from helpers import firing_small_model
 
 NAMES = ("stbp", "bptr", "rga", "hart", "cba")
 
@@ -22,21 +23,7 @@ def float64():
 
 
 def small_model(encoding="direct", seed=0, timesteps=4):
-    cfg = ModelConfig(arch="small_cnn", in_channels=1, input_size=(6, 6), num_classes=4, decay=0.5,
-                      threshold=1.0, timesteps=timesteps, encoding=encoding,
-                      arch_options={"channels": (3, 4), "hidden": 8})
-    torch.manual_seed(seed)
-    model = build_model(cfg).double()
-    model.train()
-    with torch.no_grad():  # batch-norm statistics of a real batch, shifted so that layers fire
-        model(torch.rand(16, 1, 6, 6))
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.bias.fill_(0.6)
-            if isinstance(m, torch.nn.Linear):
-                m.weight.mul_(4.0)
-                m.bias.add_(0.5)
-    return model.eval()
+    return firing_small_model(encoding, seed, timesteps)
 
 
 def own(model, est, x, y):

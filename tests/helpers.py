@@ -1,0 +1,35 @@
+"""Helpers shared by several test modules."""
+
+import json
+
+import torch
+
+from spikeattack.cli.main import main
+from spikeattack.models import ModelConfig, build_model
+
+
+def run_json(capsys, argv):
+    """``main(argv + --json --quiet)`` must exit 0 and print exactly one JSON object."""
+    assert main(argv + ["--json", "--quiet"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1, out
+    return json.loads(out[0])
+
+
+def firing_small_model(encoding="direct", seed=0, timesteps=4):
+    """A tiny float64 LIF CNN (6x6 inputs, 4 classes) whose layers all fire: batch-norm statistics
+    of a real batch, then biases and output weights shifted up."""
+    cfg = ModelConfig(arch="small_cnn", in_channels=1, input_size=(6, 6), num_classes=4, decay=0.5,
+                      threshold=1.0, timesteps=timesteps, encoding=encoding,
+                      arch_options={"channels": (3, 4), "hidden": 8})
+    torch.manual_seed(seed)
+    model = build_model(cfg).double().train()
+    with torch.no_grad():
+        model(torch.rand(16, 1, 6, 6, dtype=torch.float64))
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.bias.fill_(0.6)
+            if isinstance(m, torch.nn.Linear):
+                m.weight.mul_(4.0)
+                m.bias.add_(0.5)
+    return model.eval()
