@@ -8,6 +8,11 @@ sum returns the spiking logits with the rate network's gradient::
 
     logits = rate_logits + (spiking_logits - rate_logits).detach()
 
+Only the rate network's gradient is used, and with fixed gains it is linear: its layers
+run *transpose-only* (``models/transpose.py``: no forward arithmetic, each layer's
+transpose in the backward), so the rate path costs one no-grad spiking forward plus one
+backward at batch B.
+
 With every stateless layer linear per time step (conv, linear, eval-mode batch-norm,
 average pooling, dropout off) and the output averaged over time, this equals the
 reference implementations that apply ``dL/dx(t) = g * dL/ds(t)`` at every step:
@@ -21,7 +26,8 @@ from abc import abstractmethod
 
 import torch
 
-from ..models import SpikingModel
+from ..models import SpikingModel, TimeDistributed
+from ..models.transpose import transpose_ready
 from ..neurons import LIFNeuron, NeuronProbe, Surrogate
 from .base import GradientEstimator
 
@@ -57,7 +63,8 @@ class RatePathEstimator(GradientEstimator):
 
     def forward(self, model: SpikingModel, x: torch.Tensor) -> torch.Tensor:
         spiking_logits, gains = self.gains(model, x)
-        rate_logits = run_rate_network(model, x, [lambda h, g=g: h * g for g in gains], self.name)
+        rate_logits = run_rate_network(model, x, [lambda h, g=g: h * g for g in gains], self.name,
+                                       transpose_only=True)
         return rate_logits + (spiking_logits - rate_logits).detach()
 
 
@@ -80,13 +87,33 @@ def rate_path_neurons(model: SpikingModel, estimator: str) -> list[LIFNeuron]:
     return neurons
 
 
-def run_rate_network(model: SpikingModel, x: torch.Tensor, rate_fns: list, estimator: str = "rate path") -> torch.Tensor:
-    """``model.rate_forward(x)`` with ``rate_fns[i]`` in place of spiking layer ``i``."""
+def run_rate_network(model: SpikingModel, x: torch.Tensor, rate_fns: list, estimator: str = "rate path", *,
+                     transpose_only: bool = False) -> torch.Tensor:
+    """``model.rate_forward(x)`` with ``rate_fns[i]`` in place of spiking layer ``i``.
+
+    ``transpose_only=True`` (for rate functions linear in their input, such as the gains
+    ``h -> g * h``): when the body allows it (:func:`~spikeattack.models.transpose.transpose_ready`),
+    its stateless layers skip their forward and return zeros, so the output's *value* is
+    meaningless but its input gradient is the rate network's, at the cost of the backward
+    alone. Callers use only that gradient (the straight-through sum of
+    :meth:`RatePathEstimator.forward`)."""
     neurons = rate_path_neurons(model, estimator)
+    layers = transpose_layers(model) if transpose_only else []
     for n, fn in zip(neurons, rate_fns, strict=True):
         n.rate_fn = fn
+    for layer in layers:
+        layer.transpose_only = True
     try:
         return model.rate_forward(x)
     finally:
         for n in neurons:
             n.rate_fn = None
+        for layer in layers:
+            layer.transpose_only = False
+
+
+def transpose_layers(model: SpikingModel) -> list[TimeDistributed]:
+    """The body's ``TimeDistributed`` layers when its rate network can run transpose-only, else []."""
+    if not transpose_ready(model.body, lambda m: isinstance(m, LIFNeuron)):
+        return []
+    return [m for m in model.body.modules() if isinstance(m, TimeDistributed)]

@@ -144,7 +144,8 @@ def input_gradients(
             gains = [(est.gain(n, p.view(est.probe_surrogate(n))) * n.input_gain).detach()
                      for n, p in zip(neurons, probes)]
             rate_leaf = x.clone().requires_grad_(True)
-            rate_logits = run_rate_network(model, rate_leaf, [lambda h, g=g: h * g for g in gains], est.name)
+            rate_logits = run_rate_network(model, rate_leaf, [lambda h, g=g: h * g for g in gains], est.name,
+                                           transpose_only=True)
             results[k] = grad_of(rate_logits + (spiking_logits - rate_logits).detach(), rate_leaf)
     for k, est in named.items():
         if k not in results:  # CBA (no spiking forward), other STBP surrogates, foreign estimators

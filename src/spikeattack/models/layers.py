@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .transpose import TransposeOnly
+
 
 class TimeDistributed(nn.Module):
     """Apply a stateless module (conv, linear, batch-norm, pooling, dropout, flatten) to
@@ -18,11 +20,14 @@ class TimeDistributed(nn.Module):
     def __init__(self, module: nn.Module) -> None:
         super().__init__()
         self.module = module
+        self.transpose_only = False  # set on the rate path: see models/transpose.py
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 2:
             raise ValueError(f"input: expected a [T, B, ...] tensor, got shape {tuple(x.shape)}")
         steps, batch = x.shape[:2]
+        if self.transpose_only:
+            return TransposeOnly.apply(x.flatten(0, 1), self.module).unflatten(0, (steps, batch))
         y = self.module(x.flatten(0, 1))
         return y.unflatten(0, (steps, batch))
 

@@ -35,6 +35,8 @@ class SpikingBasicBlock(nn.Module):
     ``neuron2`` in forward order.
     """
 
+    rate_linear = True  # its forward joins submodules by an addition only (models/transpose.py)
+
     def __init__(self, in_channels: int, out_channels: int, neuron: Callable[[], nn.Module], *,
                  stride: int = 1) -> None:
         super().__init__()
