@@ -20,6 +20,7 @@ whole body does (anything else keeps the real forward).
 
 from __future__ import annotations
 
+import weakref
 from typing import Callable
 
 import torch
@@ -47,11 +48,19 @@ def transposable(module: nn.Module) -> bool:
     return kind in (nn.Linear, *_POOLS, nn.AdaptiveAvgPool2d, *_RESHAPES)
 
 
+_SHAPES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
 def output_shape(module: nn.Module, in_shape: torch.Size, dtype: torch.dtype) -> torch.Size:
-    """``module``'s output shape for an input of ``in_shape`` (run on the meta device)."""
-    meta = {k: torch.empty_like(v, device="meta") for k, v in
-            (*module.named_parameters(), *module.named_buffers())}
-    return functional_call(module, meta, (torch.empty(in_shape, dtype=dtype, device="meta"),)).shape
+    """``module``'s output shape for an input of ``in_shape`` (run once on the meta device,
+    then remembered per module, input shape and dtype)."""
+    known = _SHAPES.setdefault(module, {})
+    key = (tuple(in_shape), dtype)
+    if key not in known:
+        meta = {k: torch.empty_like(v, device="meta") for k, v in
+                (*module.named_parameters(), *module.named_buffers())}
+        known[key] = functional_call(module, meta, (torch.empty(in_shape, dtype=dtype, device="meta"),)).shape
+    return known[key]
 
 
 def _conv(m: nn.Module, in_shape: torch.Size, grad: torch.Tensor) -> torch.Tensor:
