@@ -383,11 +383,12 @@ def test_wrap_keeps_the_original_and_checks_arguments():
         wrap(net.state_dict(), timesteps=T, input_shape=SHAPE, num_classes=K)
 
 
-@pytest.mark.parametrize("name", ("bptr", "rga", "hart", "stbp"))  # cba: the ReLU twin of the same weights
+@pytest.mark.parametrize("name", ("bptr", "rga", "hart", "stbp", "cba"))
 def test_decay_input_equals_a_scaled_input_layer(name):
     """SpikingJelly's decay_input charges m = decay u + x / tau: the same neuron without it, fed
     by a layer whose weights are divided by tau, must get the same gradient from every estimator
-    (the rate path's gain carries the 1/tau of dm/dx, RGA reads its curve at x / tau)."""
+    (the rate path's gain carries the 1/tau of dm/dx, RGA reads its curve at x / tau, CBA's
+    ReLU twin takes relu(x / tau))."""
     torch.manual_seed(0)
     first = nn.Linear(36, 16).double()
     last = nn.Linear(16, K).double()
