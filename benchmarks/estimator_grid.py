@@ -7,7 +7,7 @@ Three measurements, each run once (process CPU time and wall time; the machine m
    the five inside one :func:`~spikeattack.gradients.shared_forward` block; the adversarial
    examples are asserted identical.
 2. ``rate path``: the input-gradient time of bptr/rga/hart over one no-grad spiking forward
-   (minimum of ``--repeats``).
+   (minimum of ``--repeats``) at each of ``--rate-timesteps``.
 3. ``bench grid``: a ``bench`` experiment of FGSM with all five estimators (embedded digits,
    ``small_cnn`` SNN, 3 eps, white-box, 300 inputs) vs the same grid with STBP alone; the
    model is trained once and shared by both runs.
@@ -90,12 +90,12 @@ def attacks(args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def rate_path(args: argparse.Namespace) -> list[str]:
+def rate_path(args: argparse.Namespace, timesteps: int) -> list[str]:
     from vs_spikingjelly import build
 
     from spikeattack.gradients import make_estimator
 
-    model, _, x, y = build(args.timesteps, args.batch, args.width, "cpu")
+    model, _, x, y = build(timesteps, args.batch, args.width, "cpu")
     best: dict[str, float] = {}
     for r in range(args.repeats + 1):
         with Clock() as fwd:
@@ -110,7 +110,7 @@ def rate_path(args: argparse.Namespace) -> list[str]:
                 torch.autograd.grad(loss, xv)
             if r:
                 best[name] = min(best.get(name, 1e9), g.cpu)
-    return [f"| {n} | {best[n]:.3f} | {best['forward']:.3f} | {best[n] / best['forward']:.2f} |"
+    return [f"| {n} | {timesteps} | {best[n]:.3f} | {best['forward']:.3f} | {best[n] / best['forward']:.2f} |"
             for n in ("bptr", "rga", "hart")]
 
 
@@ -151,6 +151,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--width", type=float, default=0.5)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--rate-timesteps", type=int, nargs="+", default=[4, 8, 16],
+                   help="time steps of the rate-path part (default 4 8 16)")
     p.add_argument("--parts", nargs="+", default=["attacks", "rate", "bench"], choices=["attacks", "rate", "bench"])
     args = p.parse_args()
     torch.manual_seed(0)
@@ -162,9 +164,10 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|")
         print("\n".join(attacks(args)), flush=True)
     if "rate" in args.parts:
-        print("\n| rate-path estimator | gradient (CPU s) | no-grad spiking forward (CPU s) | ratio |")
-        print("|---|---:|---:|---:|")
-        print("\n".join(rate_path(args)), flush=True)
+        print("\n| rate-path estimator | T | gradient (CPU s) | no-grad spiking forward (CPU s) | ratio |")
+        print("|---|---:|---:|---:|---:|")
+        for T in args.rate_timesteps:
+            print("\n".join(rate_path(args, T)), flush=True)
     if "bench" in args.parts:
         print("\n| `bench` grid (digits, 300 inputs, white-box) | time (CPU s / wall s) | / STBP alone |")
         print("|---|---:|---:|")
