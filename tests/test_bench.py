@@ -197,3 +197,36 @@ def test_unknown_preset_lists_the_valid_ones():
 
     with pytest.raises(ValueError, match="hart-small"):
         preset_text("nope")
+
+
+def test_grid_amp_crafts_under_autocast_and_keeps_full_precision_ids(tmp_path, monkeypatch):
+    from spikeattack.bench import runner
+
+    one = TINY.replace("eps = [0.05, 0.1, 0.2, 0.3]", "eps = [0.2]").replace('cross = ["ann"]', "cross = []") \
+              .replace('estimators = ["stbp", "bptr", "rga", "hart", "cba"]', 'estimators = ["stbp", "rga"]') \
+              .replace('attacks = ["fgsm", "pgd"]', 'attacks = ["fgsm"]') \
+              .replace('scenarios = ["white-box", "black-box"]', 'scenarios = ["white-box"]') \
+              .replace("params = { steps = 3 }", "")
+    full, half = parse_experiment(one), parse_experiment(one + 'amp = "bf16"\n')
+    assert [c.amp for c in half.cells] == ["bf16", "bf16"] and {c.amp for c in full.cells} == {None}
+    assert all("amp" not in c.config(full) for c in full.cells)  # full precision: the ids cells always had
+    assert not {c.id(full) for c in full.cells} & {c.id(half) for c in half.cells}
+    seen = []
+    real = runner.evaluate
+    monkeypatch.setattr(runner, "evaluate", lambda *a, **k: seen.append(k["amp"]) or real(*a, **k))
+    rows = {}
+    for name, exp in (("full", full), ("half", half)):
+        run_experiment(exp, tmp_path / name, progress=False, log=lambda m: None)
+        with ResultsStore(tmp_path / name / "results.sqlite") as store:
+            rows[name] = {r["grad"]: r for r in store.rows()}
+    assert seen == [None, None, "bf16", "bf16"]
+    for grad in ("stbp", "rga"):
+        a, b = rows["full"][grad], rows["half"][grad]
+        assert b["config"]["amp"] == "bf16" and "amp" not in a["config"]
+        assert a["per_input"]["clean_pred"] == b["per_input"]["clean_pred"]  # judged in full precision
+        assert b["metrics"]["linf"] <= 0.2 + 1e-6
+
+
+def test_grid_amp_is_checked():
+    with pytest.raises(ExperimentError, match="grid.amp"):
+        parse_experiment(TINY.replace("params = { steps = 3 }", 'amp = "fp8"'))

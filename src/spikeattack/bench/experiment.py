@@ -31,6 +31,7 @@ An experiment is a TOML file (see ``spikeattack/bench/presets/*.toml``)::
     cross = ["ann"]           # crafted on these models (ANN vs SNN, conversion vs BPTT ...)
     params = { steps = 10 }   # attack parameters
     # variant = "uth=2"       # label for grids that differ only in params (stored as attack@variant)
+    # amp = "bf16"            # craft under torch.autocast ("bf16" or "fp16"); evaluation stays full precision
 
 Model-table keys besides ModelConfig fields: ``epochs, lr, loss, batch_size, optimizer,
 schedule, weight_decay`` (training), ``adv = {attack, eps, steps, grad, ...}`` (adversarial
@@ -89,7 +90,8 @@ FOREIGN_CONFIG = {"timesteps", "encoding", "mean", "std"}
 SCENARIOS = ("white-box", "black-box")
 TOP_KEYS = {"name", "seed", "description", "paper", "data", "train", "models", "grid", "analyses", "max_cells"}
 DATA_KEYS = {"dataset", "root", "limit", "batch_size", "resize", "frames", "time_bins"}
-GRID_KEYS = {"targets", "attacks", "estimators", "eps", "scenarios", "cross", "params", "grad_params", "variant"}
+GRID_KEYS = {"targets", "attacks", "estimators", "eps", "scenarios", "cross", "params", "grad_params", "variant",
+             "amp"}
 ANALYSES_KEYS = {"spike_shuffle", "hart_gamma"}
 
 
@@ -155,6 +157,7 @@ class Cell:
     params: dict[str, Any]
     grad_params: dict[str, Any]
     variant: str = ""
+    amp: str | None = None  # crafting under torch.autocast ("bf16" / "fp16"), None = full precision
 
     @property
     def label(self) -> str:
@@ -163,11 +166,14 @@ class Cell:
 
     def config(self, experiment: "Experiment") -> dict[str, Any]:
         data = experiment.data
-        return {"target": experiment.model_key(self.target), "source": experiment.model_key(self.source),
-                "scenario": self.scenario, "attack": self.attack, "grad": self.grad, "eps": self.eps,
-                "params": self.params, "grad_params": self.grad_params, "variant": self.variant,
-                "data": {k: data.get(k) for k in ("dataset", "resize", "frames", "time_bins", "limit")},
-                "seed": experiment.seed}
+        config = {"target": experiment.model_key(self.target), "source": experiment.model_key(self.source),
+                  "scenario": self.scenario, "attack": self.attack, "grad": self.grad, "eps": self.eps,
+                  "params": self.params, "grad_params": self.grad_params, "variant": self.variant,
+                  "data": {k: data.get(k) for k in ("dataset", "resize", "frames", "time_bins", "limit")},
+                  "seed": experiment.seed}
+        if self.amp is not None:  # only then: full-precision cells keep the ids they always had
+            config["amp"] = self.amp
+        return config
 
     def id(self, experiment: "Experiment") -> str:
         return digest(self.config(experiment), 24)
@@ -556,6 +562,10 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
         if "variant" in g and not isinstance(g["variant"], str):
             raise check.fail("grid.variant", f"expected a string, got {_kind(g['variant'])}", "grid", nth)
         variant = g.get("variant", "")
+        amp = g.get("amp")
+        if amp is not None and amp not in ("bf16", "fp16"):
+            raise check.fail("grid.amp", f"expected \"bf16\" or \"fp16\" (leave it out for full precision), "
+                             f"got {_kind(amp)} {amp!r}", "grid", nth)
         built: set = set()
         for target in targets:
             sources: list[tuple[str, str]] = []
@@ -576,7 +586,7 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
                 for grad in grads:
                     gp = grad_params.get(grad, {})
                     cell = Cell(target, source, scenario, attack, grad, None if eps is None else float(eps),
-                                params, gp, variant)
+                                params, gp, variant, amp)
                     if len(cells) == max_cells:
                         raise check.fail("grid", f"the experiment has more than {max_cells:,} cells; set "
                                          "max_cells = N at the top of the file to run a grid this large", "grid", nth)

@@ -197,7 +197,7 @@ class Runner:
             x, y = (x[:, start:stop] if self.data.is_sequence else x[start:stop]), y[start:stop]
         start_time = time.perf_counter()
         summary, per = evaluate(target, (x, y), self.attack_factory(cell), None if source is target else source,
-                                seed=self.exp.seed, batch_size=self.batch_size)
+                                seed=self.exp.seed, batch_size=self.batch_size, amp=cell.amp)
         return summary, per, time.perf_counter() - start_time
 
     @property

@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 def group_key(cell: Cell) -> str:
     """Everything but the estimator that fixes what a cell's attack computes."""
-    return json.dumps([cell.target, cell.source, cell.scenario, cell.label, cell.eps, cell.params],
+    return json.dumps([cell.target, cell.source, cell.scenario, cell.label, cell.eps, cell.params, cell.amp],
                       sort_keys=True, default=repr)
 
 
