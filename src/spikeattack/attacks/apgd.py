@@ -40,7 +40,7 @@ import math
 
 import torch
 
-from .base import Attack, check_int, check_number
+from .base import Attack, check_int, check_number, inherits
 from .projection import check_norm, normalized_step, project, random_in_ball
 
 LOSSES = ("ce", "dlr")
@@ -195,6 +195,14 @@ class APGD(DLRLossOption, Attack):
 
         out = torch.where(_rows(found, x), adv_x, best_x)
         return out, torch.where(found, adv_loss, best_loss), found
+
+    @classmethod
+    def first_gradient_ignores(cls, params) -> tuple[str, ...]:
+        """Without random start the first gradient is taken at the clean input; the loss (CE or
+        DLR, targeted or not) stays in the key, eps and the step count cannot change it."""
+        if params.get("random_start", True) or not inherits(cls, APGD, "perturb", "run", "loss", "value_and_grad"):
+            return ()
+        return ("eps", "steps")
 
     def describe(self) -> dict:
         return {**super().describe(), "eps": self.eps, "steps": self.steps, "norm": self.norm,

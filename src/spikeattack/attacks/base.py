@@ -19,7 +19,7 @@ import contextlib
 import json
 import math
 from abc import ABC, abstractmethod
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,11 @@ def check_number(name: str, value: Any, *, low: float | None = None, low_open: b
     if high is not None and value > high:
         raise ValueError(f"{name}: expected a value <= {high}, got {value}")
     return float(value)
+
+
+def inherits(cls: type, owner: type, *methods: str) -> bool:
+    """Whether ``cls`` uses ``owner``'s own ``methods`` (none of them overridden below ``owner``)."""
+    return all(getattr(cls, m) is getattr(owner, m) for m in methods)
 
 
 def check_int(name: str, value: Any, low: int = 1) -> int:
@@ -144,7 +149,8 @@ class Attack(ABC):
 
         The first gradient of a call is taken from the active
         :func:`~spikeattack.gradients.shared_forward` block when one serves this estimator
-        (identical result, one spiking forward for the whole group of estimators).
+        (identical result, one spiking forward for the whole group of estimators), under
+        :meth:`first_gradient_context` (so also across the eps of FGSM, BIM, ...).
         """
         if not len(y):
             return torch.zeros(0, dtype=x.dtype, device=x.device), torch.zeros_like(x)
@@ -156,7 +162,7 @@ class Attack(ABC):
                 with self.crafting_overrides():
                     found = shared.gradient(self.model, self.estimator, x.detach(),
                                             lambda logits: self.loss(logits, y, target),
-                                            context=self.shared_context(), match=(y, target))
+                                            context=self.first_gradient_context(), match=(y, target))
             if found is not None:
                 loss, grad = found.loss, found.grad
             else:
@@ -187,11 +193,29 @@ class Attack(ABC):
         attacks whose crafting logits are the estimator's (``logits`` not overridden)."""
         return self.image_domain and type(self).logits is Attack.logits
 
-    def shared_context(self) -> str:
+    def shared_context(self, ignore: tuple[str, ...] = ()) -> str:
         """What, besides the input, labels and target, fixes this attack's loss and crafting
-        forward: its class and description without the estimator."""
-        desc = {k: v for k, v in self.describe().items() if k != "grad"}
+        forward: its class and description without the estimator (and the ``ignore`` keys)."""
+        desc = {k: v for k, v in self.describe().items() if k != "grad" and k not in ignore}
         return json.dumps([type(self).__module__, type(self).__qualname__, desc], sort_keys=True, default=repr)
+
+    @classmethod
+    def first_gradient_ignores(cls, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """The parameters (``describe()`` keys) that cannot change the first gradient of a call
+        made with ``params`` (the attack's keyword arguments, or its ``describe()``).
+
+        An attack whose first gradient is taken at the clean input ``x`` with a loss that does
+        not read its budget names ``eps`` and its step schedule here (FGSM, BIM, and PGD/APGD/
+        SA-PGD without random start): a grid over eps then needs that gradient once. Attacks
+        that move before their first gradient (R-FGSM's random step, a random start) keep
+        every parameter: none here.
+        """
+        return ()
+
+    def first_gradient_context(self) -> str:
+        """The shared-forward key of the first gradient of a call: :meth:`shared_context`
+        without the parameters that gradient ignores (:meth:`first_gradient_ignores`)."""
+        return self.shared_context(type(self).first_gradient_ignores(self.describe()))
 
     # ------------------------------------------------------------------ helpers
     @torch.no_grad()

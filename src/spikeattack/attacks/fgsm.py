@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attack, check_number
+from .base import Attack, check_number, inherits
 from .projection import project
 
 
@@ -22,6 +22,11 @@ class FGSM(Attack):
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         _, grad = self.value_and_grad(x, y, target)
         return project(x + self.eps * grad.sign(), x, self.eps, "linf")
+
+    @classmethod
+    def first_gradient_ignores(cls, params) -> tuple[str, ...]:
+        """The one gradient is taken at the clean input, with a loss that does not read eps."""
+        return ("eps",) if inherits(cls, FGSM, "perturb", "loss", "value_and_grad") else ()
 
     def describe(self) -> dict:
         return {**super().describe(), "eps": self.eps, "norm": "linf"}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attack, check_int, check_number
+from .base import Attack, check_int, check_number, inherits
 from .projection import check_norm, normalized_step, project, random_in_ball
 
 
@@ -77,6 +77,14 @@ class PGD(Attack):
             final = self.loss(self.logits(x_adv), y, target)
         return x_adv, final
 
+    @classmethod
+    def first_gradient_ignores(cls, params) -> tuple[str, ...]:
+        """Without random start the first step's gradient is taken at the clean input (by
+        every restart; the first one asks), with a loss that reads neither eps nor the schedule."""
+        if params.get("random_start", True) or not inherits(cls, PGD, "perturb", "run", "loss", "value_and_grad"):
+            return ()
+        return ("eps", "alpha", "steps")
+
     def describe(self) -> dict:
         return {**super().describe(), "eps": self.eps, "alpha": self.alpha, "steps": self.steps, "norm": self.norm,
                 "random_start": self.random_start, "restarts": self.restarts}
@@ -94,3 +102,7 @@ class BIM(PGD):
 
     def default_alpha(self) -> float:
         return self.eps / self.steps
+
+    @classmethod
+    def first_gradient_ignores(cls, params) -> tuple[str, ...]:
+        return super().first_gradient_ignores({**params, "random_start": False})

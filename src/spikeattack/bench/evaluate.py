@@ -107,7 +107,7 @@ def evaluate(
         xb, yb = xb.to(device), yb.to(device)
         tb = None if targets is None else targets[start:start + len(yb)].to(device)
         start += len(yb)
-        clean_pred = predict(target, xb)  # shared by cells that differ only by estimator
+        clean_pred = predict(target, xb)  # shared by the cells of a bench sharing group
         with autocast(device, amp):
             x_adv = attack(xb, yb, tb)
         with torch.no_grad():

@@ -7,17 +7,21 @@ of each HART gamma) and keeps STBP's autograd graph only when STBP is asked for;
 estimator forms its gradient from it: STBP by autograd through that graph, BPTR/RGA/HART by
 their rate network on the recorded gains, CBA by the ANN twin on the input's rate (which
 needs no spiking forward). The results equal the estimators' own calls exactly when those
-see the same encoder noise (the shared forward draws a stochastic encoder's noise once).
+see the same encoder noise (the shared forward draws a stochastic encoder's noise once,
+and every estimator run by its own call replays that noise).
 Estimators it cannot share (STBP with a second surrogate, estimator classes that change
 the forward) are run by their own call.
 
 :class:`SharedForward` caches these results inside a ``with`` block, so attacks that share
 model, input, labels and configuration and differ only by estimator (an FGSM grid, the
-first step of PGD/APGD runs) pay one spiking forward: the first request computes every
-estimator of the group; a later request is served only when its input, labels, attack
+first step of PGD/APGD runs), or only by a budget their first gradient ignores (FGSM at
+several eps: :meth:`~spikeattack.attacks.Attack.first_gradient_context`), pay one spiking
+forward, also for a single estimator: the first request computes every estimator of the group; a later request is served only when its input, labels, attack
 configuration, weights and encoder noise state are equal, and then the encoder's noise
 state is advanced exactly as the estimator's own call would have advanced it. The clean
-predictions of such cells are shared the same way (:func:`predict`).
+predictions of such cells are shared the same way (:func:`predict`). Adaptive estimators
+(ASSG, MDSE: state kept across the iterations of an attack, :meth:`GradientEstimator.reset`)
+are never served, since their state must see every forward of their own attack.
 """
 
 from __future__ import annotations
@@ -111,6 +115,9 @@ def input_gradients(
         result = own_call(next(iter(named.values())))
         return {k: result for k in named}
 
+    encoder = model.encoder  # every estimator below sees the same encoder noise
+    noise = encoder.noise_state(x.device) if encoder.stochastic else None
+    after = None
     stbp = [k for k, e in named.items() if type(e) is STBP]
     stbp_shared = [k for k in stbp if named[k].describe() == named[stbp[0]].describe()]
     rate = [k for k, e in named.items() if _shares_rate_forward(e)]
@@ -134,6 +141,8 @@ def input_gradients(
         finally:
             for n in neurons:
                 n.probe = None
+        if noise is not None:
+            after = encoder.noise_state(x.device)
         if stbp_shared:
             # the rate-path gradients below need no graph; STBP's is used once, here
             stbp_result = grad_of(spiking_logits, leaf)
@@ -149,12 +158,23 @@ def input_gradients(
             results[k] = grad_of(rate_logits + (spiking_logits - rate_logits).detach(), rate_leaf)
     for k, est in named.items():
         if k not in results:  # CBA (no spiking forward), other STBP surrogates, foreign estimators
+            if noise is not None:
+                encoder.set_noise_state(x.device, noise)
             results[k] = own_call(est)
+            if noise is not None and draws_noise(est, model):
+                after = encoder.noise_state(x.device)
+    if after is not None:  # the noise stream is left where an estimator's own call leaves it
+        encoder.set_noise_state(x.device, after)
     return {k: results[k] for k in named}
 
 
 # ---------------------------------------------------------------------- cache for attack grids
 _ACTIVE: contextvars.ContextVar["SharedForward | None"] = contextvars.ContextVar("shared_forward", default=None)
+
+
+def adaptive(est: GradientEstimator) -> bool:
+    """Whether ``est`` keeps state across an attack's iterations (it overrides ``reset``)."""
+    return type(est).reset is not GradientEstimator.reset
 
 
 def draws_noise(est: GradientEstimator, model: SpikingModel) -> bool:
@@ -170,7 +190,7 @@ class SharedForward:
     """
 
     def __init__(self, estimators: Sequence[str | GradientEstimator] | Mapping[str, str | GradientEstimator]) -> None:
-        self.estimators = _named(estimators)
+        self.estimators = {k: e for k, e in _named(estimators).items() if not adaptive(e)}
         self._entries: list[dict[str, Any]] = []
         self.computed = 0
         self.served = 0
@@ -188,7 +208,7 @@ class SharedForward:
         ``torch.equal``) must pin down ``loss``: e.g. the attack's description and ``y``, target.
         """
         key = self.key_of(est)
-        if key is None or len(self.estimators) < 2:
+        if key is None or adaptive(est):
             return None
         found = self._memo(model, x, ("gradient", context), match,
                            lambda: input_gradients(model, x, None, self.estimators, loss=loss),
