@@ -29,7 +29,7 @@ import math
 import torch
 
 from .apgd import DLRLossOption
-from .base import Attack, check_int, check_number
+from .base import Attack, check_int, check_number, inherits
 from .projection import check_norm, project, random_in_ball
 
 
@@ -130,6 +130,14 @@ class SAPGD(DLRLossOption, Attack):
             if k + 1 in halvings:
                 eta /= 2
         return torch.where(rows(found), adv_x, best_x), torch.where(found, adv_loss, best_loss), found
+
+    @classmethod
+    def first_gradient_ignores(cls, params) -> tuple[str, ...]:
+        """Without random start the first run's first gradient is taken at the clean input; the
+        loss (CE or DLR, targeted or not) stays in the key, eps and the step count cannot change it."""
+        if params.get("random_start", True) or not inherits(cls, SAPGD, "perturb", "run", "loss", "value_and_grad"):
+            return ()
+        return ("eps", "steps")
 
     def describe(self) -> dict:
         return {**super().describe(), "eps": self.eps, "steps": self.steps, "norm": self.norm, "loss": self.loss_name,
