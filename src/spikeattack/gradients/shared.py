@@ -16,8 +16,9 @@ the forward) are run by their own call.
 model, input, labels and configuration and differ only by estimator (an FGSM grid, the
 first step of PGD/APGD runs), or only by a budget their first gradient ignores (FGSM at
 several eps: :meth:`~spikeattack.attacks.Attack.first_gradient_context`), pay one spiking
-forward, also for a single estimator: the first request computes every estimator of the group; a later request is served only when its input, labels, attack
-configuration, weights and encoder noise state are equal, and then the encoder's noise
+forward, also for a single estimator: the first request computes every estimator of the
+group; a later request is served only when its input, labels, attack configuration,
+weights and encoder noise state are equal, and then the encoder's noise
 state is advanced exactly as the estimator's own call would have advanced it. The clean
 predictions of such cells are shared the same way (:func:`predict`). Adaptive estimators
 (ASSG, MDSE: state kept across the iterations of an attack, :meth:`GradientEstimator.reset`)
