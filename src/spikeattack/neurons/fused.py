@@ -31,7 +31,7 @@ import torch
 from .surrogate import Surrogate
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .lif import NeuronProbe
+    from .probe import NeuronProbe
 
 log = logging.getLogger(__name__)
 
@@ -92,32 +92,62 @@ def lif_sequence(x: torch.Tensor, decay: float, threshold: float, hard: bool, v_
     """Spikes ``[T, B, ...]`` of the LIF dynamics without an autograd graph.
 
     The output is preallocated and every step writes into it; ``membranes`` (same shape),
-    when given, receives ``m(t)``. ``probe`` observes every step. The eager loop writes
-    ``m >= threshold`` (the same as ``m - threshold >= 0`` in IEEE arithmetic) straight
-    into the float output (on CPU a bool mask, its cast and ``masked_fill`` cost 3-15x a
-    multiplication).
+    when given, receives ``m(t)``. ``probe`` observes every step. The eager loop keeps one
+    state buffer and updates it in place (no temporaries), bitwise equal to the reference:
+
+    - charge ``decay * u + x(t)``: ``mul_`` then ``add_`` (a fused multiply-add would round
+      once and differ); at t = 0 with the zero state it is ``x(0) + 0``;
+    - fire: ``m >= threshold`` (the same as ``m - threshold >= 0`` in IEEE arithmetic) written
+      straight into the float output (on CPU a bool mask, its cast and ``masked_fill`` cost
+      3-15x a multiplication);
+    - hard reset ``m * (1 - s) + v_reset * s`` as ``m * [m < threshold]`` (``v_reset * s``
+      added where nonzero: an exact product, so its fused addition rounds the same); soft
+      reset ``m - threshold * s``; none after the last step.
     """
     out = torch.empty_like(x)
-    u = torch.full_like(x[0], v_reset) if hard else torch.zeros_like(x[0])
     step = _step_fn(x.device)
-    for t, x_t in enumerate(x.unbind(0)):
-        if step is not _step:  # compiled kernel: returns fresh tensors
+    if step is not _step:  # compiled kernel: returns fresh tensors
+        u = torch.full_like(x[0], v_reset) if hard else torch.zeros_like(x[0])
+        for t, x_t in enumerate(x.unbind(0)):
             m, s, u = step(u, x_t, decay, threshold, hard, v_reset)
             out[t] = s
             if membranes is not None:
                 membranes[t] = m
+            if probe is not None:
+                probe.observe(x_t, m, out[t], threshold)
+        return out
+    last = x.shape[0] - 1
+    below = torch.empty_like(x[0]) if hard and last > 0 else None  # 1 - s(t) = [m(t) < threshold]
+    v: torch.Tensor | None = None  # the state u(t-1); without ``membranes`` also m(t), in place
+    for t, x_t in enumerate(x.unbind(0)):
+        into = membranes[t] if membranes is not None else None
+        if t == 0:
+            if hard and v_reset != 0.0:
+                v = torch.full_like(x_t, v_reset)
+                if decay != 1.0:
+                    v.mul_(decay)
+                m = torch.add(v, x_t, out=into) if into is not None else v.add_(x_t)
+            else:  # decay * 0 + x(0): adding zero turns -0 into +0 as the reference does
+                m = torch.add(x_t, 0.0, out=into)
+                v = m if into is None else None
         else:
-            leak = u if decay == 1.0 else u * decay
-            m = torch.add(leak, x_t, out=membranes[t]) if membranes is not None else leak.add_(x_t)
-            s = torch.ge(m, threshold, out=out[t])  # a float output: no bool tensor, no cast
-            if hard:
-                u = m * (1 - s)
-                if v_reset != 0.0:
-                    u = u + v_reset * s
-            else:
-                u = torch.sub(m, s, alpha=threshold)
+            assert v is not None
+            if decay != 1.0:
+                v.mul_(decay)
+            m = torch.add(v, x_t, out=into) if into is not None else v.add_(x_t)
+        s = torch.ge(m, threshold, out=out[t])  # a float output: no bool tensor, no cast
         if probe is not None:
-            probe.observe(x_t, m, out[t], threshold)
+            probe.observe(x_t, m, s, threshold)
+        if t == last:
+            break
+        if v is None:
+            v = torch.empty_like(m)
+        if hard:
+            torch.mul(m, torch.lt(m, threshold, out=below), out=v)
+            if v_reset != 0.0:
+                v.add_(s, alpha=v_reset)
+        else:
+            torch.sub(m, s, alpha=threshold, out=v)
     return out
 
 

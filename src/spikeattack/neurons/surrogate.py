@@ -69,6 +69,15 @@ class Triangle(Surrogate):
         g = self.width
         return (g - u.abs()).clamp_min(0) / (g * g)
 
+    def accumulate(self, total: torch.Tensor | None, abs_u: torch.Tensor, work: torch.Tensor) -> torch.Tensor:
+        """``total + derivative(u)`` in place in ``total`` (``derivative(u)`` when it is None) from
+        ``abs_u = |u|``, with ``work`` as scratch: bitwise the same sum in three passes
+        (``g - |u|``, the clamp, and the division fused with the addition) and no temporaries."""
+        g = self.width
+        w = torch.sub(abs_u.new_full((), g), abs_u, out=work).clamp_min_(0)
+        g2 = abs_u.new_full((), g * g)
+        return torch.div(w, g2) if total is None else total.addcdiv_(w, g2)
+
 
 @dataclass(frozen=True)
 class Sigmoid(Surrogate):
