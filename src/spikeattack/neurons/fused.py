@@ -117,7 +117,11 @@ def lif_sequence(x: torch.Tensor, decay: float, threshold: float, hard: bool, v_
                 probe.observe(x_t, m, out[t], threshold)
         return out
     last = x.shape[0] - 1
-    below = torch.empty_like(x[0]) if hard and last > 0 else None  # 1 - s(t) = [m(t) < threshold]
+    # hard reset to 0 with a leak: the reset's (1 - s) and the next step's decay are one factor,
+    # decay * (1 - s) = decay - decay * s (decay or +0, exact), so u(t) is stored already decayed
+    fold = hard and v_reset == 0.0 and decay != 1.0
+    below = torch.empty_like(x[0]) if hard and last > 0 else None  # 1 - s(t), or decay * (1 - s(t))
+    decay_t = x.new_full((), decay) if fold else None
     v: torch.Tensor | None = None  # the state u(t-1); without ``membranes`` also m(t), in place
     for t, x_t in enumerate(x.unbind(0)):
         into = membranes[t] if membranes is not None else None
@@ -132,7 +136,7 @@ def lif_sequence(x: torch.Tensor, decay: float, threshold: float, hard: bool, v_
                 v = m if into is None else None
         else:
             assert v is not None
-            if decay != 1.0:
+            if decay != 1.0 and not fold:
                 v.mul_(decay)
             m = torch.add(v, x_t, out=into) if into is not None else v.add_(x_t)
         s = torch.ge(m, threshold, out=out[t])  # a float output: no bool tensor, no cast
@@ -142,8 +146,10 @@ def lif_sequence(x: torch.Tensor, decay: float, threshold: float, hard: bool, v_
             break
         if v is None:
             v = torch.empty_like(m)
-        if hard:
-            torch.mul(m, torch.lt(m, threshold, out=below), out=v)
+        if fold:
+            torch.mul(m, torch.add(decay_t, s, alpha=-decay, out=below), out=v)
+        elif hard:
+            torch.mul(m, torch.lt(m, threshold, out=below), out=v)  # m < threshold is 1 - s
             if v_reset != 0.0:
                 v.add_(s, alpha=v_reset)
         else:
