@@ -101,8 +101,12 @@ def lif_sequence(x: torch.Tensor, decay: float, threshold: float, hard: bool, v_
       straight into the float output (on CPU a bool mask, its cast and ``masked_fill`` cost
       3-15x a multiplication);
     - hard reset ``m * (1 - s) + v_reset * s`` as ``m * [m < threshold]`` (``v_reset * s``
-      added where nonzero: an exact product, so its fused addition rounds the same); soft
-      reset ``m - threshold * s``; none after the last step.
+      added where nonzero: an exact product, so its fused addition rounds the same); with
+      ``v_reset = 0`` and a leak, the reset and the next step's decay are one exact factor,
+      ``u(t) * decay = m * (decay - decay * s)``; soft reset ``m - threshold * s``; no reset
+      after the last step.
+
+    Per step four passes over ``[B, ...]`` (hard reset to 0 or soft reset), none allocating.
     """
     out = torch.empty_like(x)
     step = _step_fn(x.device)
