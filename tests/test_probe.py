@@ -3,7 +3,8 @@
 The expected values come from the reference step (:meth:`LIFNeuron.step`, autograd-free
 here) and plain sums over its membranes, so every in-place shortcut of the fused loop and
 the probe (shared ``|m - threshold|``, fused division, folded reset and decay) is checked
-bitwise, in float32 and float64.
+bitwise, in float32 and float64 and in float16/bfloat16 (where the shortcuts that turn a
+Python scalar into a tensor of the input's dtype must stand aside).
 """
 
 import pytest
@@ -12,12 +13,13 @@ import torch
 from spikeattack.neurons import ArcTan, LIFNeuron, NeuronProbe, Rectangular, Sigmoid, Triangle
 from spikeattack.neurons.fused import lif_sequence
 
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 SURROGATES = (Triangle(1.0), Triangle(0.5), Triangle(0.3), Rectangular(1.0), Sigmoid(), ArcTan())
 
 
 def bits(t: torch.Tensor) -> torch.Tensor:
     """The raw bit pattern (tells -0 from +0, unlike ``torch.equal``)."""
-    return t.contiguous().view(torch.int64 if t.dtype == torch.float64 else torch.int32)
+    return t.contiguous().view({8: torch.int64, 4: torch.int32, 2: torch.int16}[t.element_size()])
 
 
 def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -59,7 +61,7 @@ CONFIGS = [("hard", 0.5, 0.0, 1.0), ("hard", 0.83, 0.0, 0.7), ("hard", 1.0, 0.0,
            ("soft", 0.5, 0.0, 1.0), ("soft", 1.0, 0.0, 0.7)]
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reset,decay,v_reset,threshold", CONFIGS)
 @pytest.mark.parametrize("steps", [1, 2, 7])
 def test_no_grad_loop_equals_the_reference_bitwise(dtype, reset, decay, v_reset, threshold, steps):
@@ -73,7 +75,7 @@ def test_no_grad_loop_equals_the_reference_bitwise(dtype, reset, decay, v_reset,
     assert same_bits(lif_sequence(x, decay, threshold, reset == "hard", v_reset), spikes)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reset,decay,v_reset,threshold", CONFIGS)
 @pytest.mark.parametrize("path", ["fused no-grad", "fused autograd", "reference"])
 def test_probe_statistics_equal_sums_over_the_reference_membranes(dtype, reset, decay, v_reset, threshold, path):
@@ -118,7 +120,7 @@ def test_probe_flags_must_be_bools(flag):
         NeuronProbe(**{flag: 1})
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("gamma", [0.3, 0.5, 1.0, 1.7])
 def test_triangle_accumulate_equals_the_sum_of_derivatives(dtype, gamma):
     tri = Triangle(gamma)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
-from .surrogate import Surrogate
+from .surrogate import EXACT_SCALAR_DTYPES, Surrogate
 
 if TYPE_CHECKING:  # pragma: no cover
     from .probe import NeuronProbe
@@ -123,7 +123,8 @@ def lif_sequence(x: torch.Tensor, decay: float, threshold: float, hard: bool, v_
     last = x.shape[0] - 1
     # hard reset to 0 with a leak: the reset's (1 - s) and the next step's decay are one factor,
     # decay * (1 - s) = decay - decay * s (decay or +0, exact), so u(t) is stored already decayed
-    fold = hard and v_reset == 0.0 and decay != 1.0
+    # (float32/float64 only: float16/bfloat16 arithmetic takes a Python scalar at float32 precision)
+    fold = hard and v_reset == 0.0 and decay != 1.0 and x.dtype in EXACT_SCALAR_DTYPES
     below = torch.empty_like(x[0]) if hard and last > 0 else None  # 1 - s(t), or decay * (1 - s(t))
     decay_t = x.new_full((), decay) if fold else None
     v: torch.Tensor | None = None  # the state u(t-1); without ``membranes`` also m(t), in place

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
+#: dtypes whose arithmetic with a Python scalar rounds the scalar to the dtype first, so that a
+#: 0-d tensor of the dtype may stand in for the scalar without changing a bit
+EXACT_SCALAR_DTYPES = (torch.float32, torch.float64)
+
 
 @dataclass(frozen=True)
 class Surrogate:
@@ -72,8 +76,13 @@ class Triangle(Surrogate):
     def accumulate(self, total: torch.Tensor | None, abs_u: torch.Tensor, work: torch.Tensor) -> torch.Tensor:
         """``total + derivative(u)`` in place in ``total`` (``derivative(u)`` when it is None) from
         ``abs_u = |u|``, with ``work`` as scratch: bitwise the same sum in three passes
-        (``g - |u|``, the clamp, and the division fused with the addition) and no temporaries."""
+        (``g - |u|``, the clamp, and the division fused with the addition) and no temporaries.
+        float16/bfloat16 take the plain sum (their arithmetic takes ``g`` at float32 precision,
+        a 0-d tensor of their own dtype would round it)."""
         g = self.width
+        if abs_u.dtype not in EXACT_SCALAR_DTYPES:
+            d = self.derivative(abs_u)  # a function of |u|
+            return d if total is None else total.add_(d)
         w = torch.sub(abs_u.new_full((), g), abs_u, out=work).clamp_min_(0)
         g2 = abs_u.new_full((), g * g)
         return torch.div(w, g2) if total is None else total.addcdiv_(w, g2)
