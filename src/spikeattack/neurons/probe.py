@@ -4,7 +4,7 @@ A :class:`NeuronProbe` set on a neuron's ``probe`` observes every step ``t`` of 
 forward and keeps running sums, in place, of what the estimators ask for:
 
 - ``mean_current`` = (1/T) sum_t x(t) (RGA's mean input current, Bu et al. CVPR 2023);
-- ``rate`` = (1/T) sum_t s(t) (BPTR's ``rate > 0``, Ding et al. 2022);
+- ``rate`` = (1/T) sum_t s(t) (BPTR's ``rate > 0``, Ding et al. NeurIPS 2022);
 - ``mean_surrogate`` = (1/T) sum_t sigma'(m(t) - threshold) (HART's gain, Hao et al. ICLR 2024),
   for one or several surrogates in the same forward.
 
