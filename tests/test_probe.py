@@ -11,15 +11,23 @@ import pytest
 import torch
 
 from spikeattack.neurons import ArcTan, LIFNeuron, NeuronProbe, Rectangular, Sigmoid, Triangle
+from spikeattack.neurons import fused
 from spikeattack.neurons.fused import lif_sequence
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 SURROGATES = (Triangle(1.0), Triangle(0.5), Triangle(0.3), Rectangular(1.0), Sigmoid(), ArcTan())
+
+
+@pytest.fixture(autouse=True)
+def eager_loop(monkeypatch):
+    """The eager loop under test (on CUDA the default ``"auto"`` would compile the step)."""
+    monkeypatch.setattr(fused, "_compile_mode", "never")
 
 
 def bits(t: torch.Tensor) -> torch.Tensor:
     """The raw bit pattern (tells -0 from +0, unlike ``torch.equal``)."""
-    return t.contiguous().view({8: torch.int64, 4: torch.int32, 2: torch.int16}[t.element_size()])
+    return t.contiguous().view({8: torch.int64, 4: torch.int32, 2: torch.int16}[t.element_size()]).cpu()
 
 
 def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -61,11 +69,12 @@ CONFIGS = [("hard", 0.5, 0.0, 1.0), ("hard", 0.83, 0.0, 0.7), ("hard", 1.0, 0.0,
            ("soft", 0.5, 0.0, 1.0), ("soft", 1.0, 0.0, 0.7)]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reset,decay,v_reset,threshold", CONFIGS)
 @pytest.mark.parametrize("steps", [1, 2, 7])
-def test_no_grad_loop_equals_the_reference_bitwise(dtype, reset, decay, v_reset, threshold, steps):
-    x = currents(steps, dtype, threshold, decay)
+def test_no_grad_loop_equals_the_reference_bitwise(dtype, reset, decay, v_reset, threshold, steps, device):
+    x = currents(steps, dtype, threshold, decay).to(device)
     neuron = LIFNeuron(decay=decay, threshold=threshold, reset=reset, v_reset=v_reset)
     spikes, membranes = reference_run(neuron, x)
     got_m = torch.empty_like(x)
@@ -75,11 +84,13 @@ def test_no_grad_loop_equals_the_reference_bitwise(dtype, reset, decay, v_reset,
     assert same_bits(lif_sequence(x, decay, threshold, reset == "hard", v_reset), spikes)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reset,decay,v_reset,threshold", CONFIGS)
 @pytest.mark.parametrize("path", ["fused no-grad", "fused autograd", "reference"])
-def test_probe_statistics_equal_sums_over_the_reference_membranes(dtype, reset, decay, v_reset, threshold, path):
-    x = currents(6, dtype, threshold, decay, seed=1)
+def test_probe_statistics_equal_sums_over_the_reference_membranes(dtype, reset, decay, v_reset, threshold, path,
+                                                                   device):
+    x = currents(6, dtype, threshold, decay, seed=1).to(device)
     neuron = LIFNeuron(decay=decay, threshold=threshold, reset=reset, v_reset=v_reset)
     spikes, membranes = reference_run(neuron, x)
     neuron.fused = path != "reference"

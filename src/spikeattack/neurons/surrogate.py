@@ -77,10 +77,11 @@ class Triangle(Surrogate):
         """``total + derivative(u)`` in place in ``total`` (``derivative(u)`` when it is None) from
         ``abs_u = |u|``, with ``work`` as scratch: bitwise the same sum in three passes
         (``g - |u|``, the clamp, and the division fused with the addition) and no temporaries.
-        float16/bfloat16 take the plain sum (their arithmetic takes ``g`` at float32 precision,
-        a 0-d tensor of their own dtype would round it)."""
+        Only on CPU in float32/float64; elsewhere the plain sum runs (float16/bfloat16 take ``g``
+        at float32 precision, which a 0-d tensor of their dtype would round; CUDA divides by a
+        Python scalar as a multiplication by its reciprocal, by a tensor truly)."""
         g = self.width
-        if abs_u.dtype not in EXACT_SCALAR_DTYPES:
+        if abs_u.dtype not in EXACT_SCALAR_DTYPES or abs_u.device.type != "cpu":
             d = self.derivative(abs_u)  # a function of |u|
             return d if total is None else total.add_(d)
         w = torch.sub(abs_u.new_full((), g), abs_u, out=work).clamp_min_(0)
