@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
-from .surrogate import Surrogate
+from .surrogate import EXACT_SCALAR_DTYPES, Surrogate
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .lif import NeuronProbe
+    from .probe import NeuronProbe
 
 log = logging.getLogger(__name__)
 
@@ -92,32 +92,73 @@ def lif_sequence(x: torch.Tensor, decay: float, threshold: float, hard: bool, v_
     """Spikes ``[T, B, ...]`` of the LIF dynamics without an autograd graph.
 
     The output is preallocated and every step writes into it; ``membranes`` (same shape),
-    when given, receives ``m(t)``. ``probe`` observes every step. The eager loop writes
-    ``m >= threshold`` (the same as ``m - threshold >= 0`` in IEEE arithmetic) straight
-    into the float output (on CPU a bool mask, its cast and ``masked_fill`` cost 3-15x a
-    multiplication).
+    when given, receives ``m(t)``. ``probe`` observes every step. The eager loop keeps one
+    state buffer and updates it in place (no temporaries), bitwise equal to the reference:
+
+    - charge ``decay * u + x(t)``: ``mul_`` then ``add_`` (a fused multiply-add would round
+      once and differ); at t = 0 with the zero state it is ``x(0) + 0``;
+    - fire: ``m >= threshold`` (the same as ``m - threshold >= 0`` in IEEE arithmetic) written
+      straight into the float output (on CPU a bool mask, its cast and ``masked_fill`` cost
+      3-15x a multiplication);
+    - hard reset ``m * (1 - s) + v_reset * s`` as ``m * [m < threshold]`` (``v_reset * s``
+      added where nonzero: an exact product, so its fused addition rounds the same); with
+      ``v_reset = 0`` and a leak, the reset and the next step's decay are one exact factor,
+      ``u(t) * decay = m * (decay - decay * s)``; soft reset ``m - threshold * s``; no reset
+      after the last step.
+
+    Per step four passes over ``[B, ...]`` (hard reset to 0 or soft reset), none allocating.
     """
     out = torch.empty_like(x)
-    u = torch.full_like(x[0], v_reset) if hard else torch.zeros_like(x[0])
     step = _step_fn(x.device)
-    for t, x_t in enumerate(x.unbind(0)):
-        if step is not _step:  # compiled kernel: returns fresh tensors
+    if step is not _step:  # compiled kernel: returns fresh tensors
+        u = torch.full_like(x[0], v_reset) if hard else torch.zeros_like(x[0])
+        for t, x_t in enumerate(x.unbind(0)):
             m, s, u = step(u, x_t, decay, threshold, hard, v_reset)
             out[t] = s
             if membranes is not None:
                 membranes[t] = m
+            if probe is not None:
+                probe.observe(x_t, m, out[t], threshold)
+        return out
+    last = x.shape[0] - 1
+    # hard reset to 0 with a leak: the reset's (1 - s) and the next step's decay are one factor,
+    # decay * (1 - s) = decay - decay * s (decay or +0, exact), so u(t) is stored already decayed
+    # (float32/float64 only: float16/bfloat16 arithmetic takes a Python scalar at float32 precision)
+    fold = hard and v_reset == 0.0 and decay != 1.0 and x.dtype in EXACT_SCALAR_DTYPES
+    below = torch.empty_like(x[0]) if hard and last > 0 else None  # 1 - s(t), or decay * (1 - s(t))
+    decay_t = x.new_full((), decay) if fold else None
+    v: torch.Tensor | None = None  # the state u(t-1); without ``membranes`` also m(t), in place
+    for t, x_t in enumerate(x.unbind(0)):
+        into = membranes[t] if membranes is not None else None
+        if t == 0:
+            if hard and v_reset != 0.0:
+                v = torch.full_like(x_t, v_reset)
+                if decay != 1.0:
+                    v.mul_(decay)
+                m = torch.add(v, x_t, out=into) if into is not None else v.add_(x_t)
+            else:  # decay * 0 + x(0): adding zero turns -0 into +0 as the reference does
+                m = torch.add(x_t, 0.0, out=into)
+                v = m if into is None else None
         else:
-            leak = u if decay == 1.0 else u * decay
-            m = torch.add(leak, x_t, out=membranes[t]) if membranes is not None else leak.add_(x_t)
-            s = torch.ge(m, threshold, out=out[t])  # a float output: no bool tensor, no cast
-            if hard:
-                u = m * (1 - s)
-                if v_reset != 0.0:
-                    u = u + v_reset * s
-            else:
-                u = torch.sub(m, s, alpha=threshold)
+            assert v is not None
+            if decay != 1.0 and not fold:
+                v.mul_(decay)
+            m = torch.add(v, x_t, out=into) if into is not None else v.add_(x_t)
+        s = torch.ge(m, threshold, out=out[t])  # a float output: no bool tensor, no cast
         if probe is not None:
-            probe.observe(x_t, m, out[t], threshold)
+            probe.observe(x_t, m, s, threshold)
+        if t == last:
+            break
+        if v is None:
+            v = torch.empty_like(m)
+        if fold:
+            torch.mul(m, torch.add(decay_t, s, alpha=-decay, out=below), out=v)
+        elif hard:
+            torch.mul(m, torch.lt(m, threshold, out=below), out=v)  # m < threshold is 1 - s
+            if v_reset != 0.0:
+                v.add_(s, alpha=v_reset)
+        else:
+            torch.sub(m, s, alpha=threshold, out=v)
     return out
 
 

@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from .fused import FusedLIF, lif_sequence
+from .probe import NeuronProbe
 from .surrogate import Rectangular, Surrogate, spike
 
 RESETS = ("hard", "soft")  # a ModelConfig's resets
@@ -56,70 +57,6 @@ NEURON_RESETS = RESETS + ("subtract", "none")  # also snnTorch's (spikeattack.in
 FUSED_OPTIONS = frozenset({"_decay", "_threshold", "reset", "v_reset", "surrogate", "probe", "rate_fn", "fused",
                            "detach_reset", "strict", "decay_input", "v_rest"})
 _MODULE_STATE = frozenset(vars(nn.Module()))
-
-
-class NeuronProbe:
-    """Accumulates one neuron layer's statistics over a multi-step forward.
-
-    After the forward: ``mean_current`` = (1/T) sum_t x(t), ``rate`` = (1/T) sum_t s(t),
-    ``mean_surrogate`` = (1/T) sum_t surrogate'(m(t) - threshold) (only when a
-    ``surrogate`` was given), each of shape ``[B, ...]``. Several surrogates can be
-    recorded in the same forward (``surrogates``, e.g. HART with several gammas);
-    :meth:`view` gives the probe of one of them. Sums are accumulated in place.
-    """
-
-    def __init__(self, surrogate: Surrogate | None = None, surrogates: tuple[Surrogate, ...] = ()) -> None:
-        self.surrogate = surrogate
-        self.surrogates = tuple(dict.fromkeys(((surrogate,) if surrogate is not None else ()) + tuple(surrogates)))
-        self.steps = 0
-        self._current: torch.Tensor | None = None
-        self._spikes: torch.Tensor | None = None
-        self._surrogate_sums: dict[Surrogate, torch.Tensor] = {}
-
-    def observe(self, current: torch.Tensor, membrane: torch.Tensor, spikes: torch.Tensor, threshold: float) -> None:
-        current, membrane, spikes = current.detach(), membrane.detach(), spikes.detach()
-        u = membrane - threshold if self.surrogates else None
-        if self.steps == 0:
-            self._current = current.clone()
-            self._spikes = spikes.clone()
-            self._surrogate_sums = {s: s.derivative(u) for s in self.surrogates}
-        else:
-            self._current += current
-            self._spikes += spikes
-            for s, total in self._surrogate_sums.items():
-                total += s.derivative(u)
-        self.steps += 1
-
-    def view(self, surrogate: Surrogate | None) -> "NeuronProbe":
-        """The statistics seen by a probe of ``surrogate`` alone (shares the sums)."""
-        if surrogate is not None and surrogate not in self.surrogates:
-            raise ValueError(f"surrogate: {surrogate} was not recorded by this probe")
-        other = NeuronProbe(surrogate)
-        other.steps, other._current, other._spikes = self.steps, self._current, self._spikes
-        if surrogate is not None and surrogate in self._surrogate_sums:
-            other._surrogate_sums = {surrogate: self._surrogate_sums[surrogate]}
-        return other
-
-    @property
-    def _surrogate(self) -> torch.Tensor | None:
-        return None if self.surrogate is None else self._surrogate_sums.get(self.surrogate)
-
-    def _mean(self, total: torch.Tensor | None, what: str) -> torch.Tensor:
-        if total is None:
-            raise RuntimeError(f"NeuronProbe: no {what} recorded (no forward observed, or no surrogate given)")
-        return total / self.steps
-
-    @property
-    def mean_current(self) -> torch.Tensor:
-        return self._mean(self._current, "current")
-
-    @property
-    def rate(self) -> torch.Tensor:
-        return self._mean(self._spikes, "spikes")
-
-    @property
-    def mean_surrogate(self) -> torch.Tensor:
-        return self._mean(self._surrogate, "surrogate derivative")
 
 
 def _check_float(name: str, value: float) -> float:
