@@ -15,6 +15,7 @@ from .rate import RatePathEstimator
 
 class BPTR(RatePathEstimator):
     name = "bptr"
+    probe_statistics = frozenset({"rate"})
 
     def gain(self, neuron: LIFNeuron, probe: NeuronProbe) -> torch.Tensor:
         return (probe.rate > 0).to(probe.rate.dtype)

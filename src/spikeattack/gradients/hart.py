@@ -26,6 +26,7 @@ from .rate import RatePathEstimator
 
 class HART(RatePathEstimator):
     name = "hart"
+    probe_statistics: frozenset[str] = frozenset()  # the surrogate average only
 
     def __init__(self, gamma: float = 1.0) -> None:
         if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and gamma > 0):

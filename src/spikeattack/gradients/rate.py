@@ -35,6 +35,15 @@ from .base import GradientEstimator
 class RatePathEstimator(GradientEstimator):
     """Base of gain-based rate-path estimators; subclasses define :meth:`gain`."""
 
+    #: the probe statistics :meth:`gain` reads (``"current"``, ``"rate"``); a subclass that
+    #: reads fewer names them, and the probe records only those
+    probe_statistics: frozenset[str] = frozenset({"current", "rate"})
+
+    def probe(self, neuron: LIFNeuron) -> NeuronProbe:
+        """A probe that records what :meth:`gain` reads for ``neuron``."""
+        return NeuronProbe(self.probe_surrogate(neuron), current="current" in self.probe_statistics,
+                           rate="rate" in self.probe_statistics)
+
     def probe_surrogate(self, neuron: LIFNeuron) -> Surrogate | None:
         """A surrogate whose time average the probe should record (HART only)."""
         return None
@@ -50,7 +59,7 @@ class RatePathEstimator(GradientEstimator):
         ``decay_input``: ``dm/dx = 1/tau``) has that factor in its gain.
         """
         neurons = rate_path_neurons(model, self.name)
-        probes = [NeuronProbe(self.probe_surrogate(n)) for n in neurons]
+        probes = [self.probe(n) for n in neurons]
         for n, p in zip(neurons, probes):
             n.probe = p
         try:

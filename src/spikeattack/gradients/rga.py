@@ -42,6 +42,7 @@ def rga_gain(current: torch.Tensor, decay: float, threshold: float, beta: float 
 
 class RGA(RatePathEstimator):
     name = "rga"
+    probe_statistics = frozenset({"current"})
 
     def __init__(self, beta: float = 2.0, gamma: float = 0.2) -> None:
         if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 1):

@@ -128,7 +128,9 @@ def input_gradients(
         neurons = rate_path_neurons(model, named[rate[0]].name) if rate else model.spiking_neurons()
         wanted = [tuple(dict.fromkeys(s for k in rate if (s := named[k].probe_surrogate(n)) is not None))
                   for n in neurons]
-        probes = [NeuronProbe(surrogates=w) for w in wanted] if rate else [None] * len(neurons)
+        needed = set().union(*(named[k].probe_statistics for k in rate))
+        probes = [NeuronProbe(surrogates=w, current="current" in needed, rate="rate" in needed)
+                  for w in wanted] if rate else [None] * len(neurons)
         leaf = x.clone().requires_grad_(bool(stbp_shared))
         for n, p in zip(neurons, probes):
             n.probe = p
