@@ -29,12 +29,16 @@ LAYERS = {
                                       (2, 4, 9, 8)),
     "conv1d": (lambda: nn.Conv1d(2, 3, 5, stride=2, padding=1), (3, 2, 11)),
     "conv3d": (lambda: nn.Conv3d(2, 2, 3, padding=1), (2, 2, 4, 5, 5)),
+    "conv2d-valid-rectangular": (lambda: nn.Conv2d(2, 3, (3, 2), stride=(3, 1)), (2, 2, 10, 7)),
     "linear": (lambda: nn.Linear(6, 4), (5, 6)),
     "linear-3d": (lambda: nn.Linear(6, 4), (2, 5, 6)),
     "avgpool": (lambda: nn.AvgPool2d(2), (2, 3, 6, 6)),
     "avgpool-ceil-pad": (lambda: nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
                          (2, 3, 7, 6)),
     "avgpool-divisor": (lambda: nn.AvgPool2d(2, divisor_override=3), (2, 3, 4, 4)),
+    "avgpool-ceil-edge": (lambda: nn.AvgPool2d(2, ceil_mode=True), (2, 3, 5, 4)),
+    "adaptive-avgpool-none": (lambda: nn.AdaptiveAvgPool2d((None, 2)), (2, 3, 5, 7)),
+    "flatten-middle": (lambda: nn.Flatten(1, -2), (2, 3, 4, 5)),
     "adaptive-avgpool": (lambda: nn.AdaptiveAvgPool2d((2, 3)), (2, 3, 7, 5)),
     "batchnorm2d": (lambda: _eval_bn(nn.BatchNorm2d(3)), (4, 3, 5, 5)),
     "batchnorm1d": (lambda: _eval_bn(nn.BatchNorm1d(3)), (4, 3)),
@@ -56,7 +60,7 @@ def test_input_vjp_equals_autograd_through_the_layer(case, dtype):
     assert transposable(layer)
     x = torch.randn(shape, dtype=dtype, requires_grad=True)
     y = layer(x)
-    assert output_shape(layer, x.shape, dtype) == y.shape
+    assert output_shape(layer, x.shape) == y.shape
     v = torch.randn_like(y)
     (expected,) = torch.autograd.grad(y, x, v)
     got = input_vjp(layer, x.shape, v)
@@ -126,8 +130,7 @@ def test_rate_path_gradient_is_the_real_rate_networks(arch, shape, options, monk
     convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     calls = []
     for m in convs:
-        # shapes come from the meta device: count only the layers that computed something
-        m.register_forward_hook(lambda mod, args, out: calls.append(1) if out.device.type != "meta" else None)
+        m.register_forward_hook(lambda *a: calls.append(1))
 
     def gradient(name):
         xv = x.clone().requires_grad_(True)

@@ -5,7 +5,7 @@ spiking layer is the fixed diagonal gain ``h -> g * h``, so the rate network's i
 gradient is the transposed chain ``dL/dx = J_1^T g_1 J_2^T g_2 ... dL/dz``: it needs the
 layers' weights and the gains, never the rate network's activations. In *transpose-only*
 mode a :class:`~spikeattack.models.TimeDistributed` therefore returns zeros of its output
-shape in the forward (shapes from the meta device, no arithmetic) and applies the layer's
+shape in the forward (from each layer's shape rule, no arithmetic) and applies the layer's
 transpose in the backward, with the ATen kernel autograd's own backward calls
 (``convolution_backward`` with only the input gradient, ``mm``, ``avg_pool2d_backward``,
 ...): the gradient is the one the rate network's real forward and backward give, at the
@@ -20,12 +20,11 @@ whole body does (anything else keeps the real forward).
 
 from __future__ import annotations
 
-import weakref
+import math
 from typing import Callable
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _POOLS = (nn.AvgPool2d,)
@@ -48,19 +47,51 @@ def transposable(module: nn.Module) -> bool:
     return kind in (nn.Linear, *_POOLS, nn.AdaptiveAvgPool2d, *_RESHAPES)
 
 
-_SHAPES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+def _pooled(size: int, kernel: int, stride: int, padding: int, dilation: int = 1, ceil_mode: bool = False) -> int:
+    """Output length of a convolution or pooling window along one dimension (torch's rule)."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:  # the last window must start inside
+        out -= 1
+    return out
 
 
-def output_shape(module: nn.Module, in_shape: torch.Size, dtype: torch.dtype) -> torch.Size:
-    """``module``'s output shape for an input of ``in_shape`` (run once on the meta device,
-    then remembered per module, input shape and dtype)."""
-    known = _SHAPES.setdefault(module, {})
-    key = (tuple(in_shape), dtype)
-    if key not in known:
-        meta = {k: torch.empty_like(v, device="meta") for k, v in
-                (*module.named_parameters(), *module.named_buffers())}
-        known[key] = functional_call(module, meta, (torch.empty(in_shape, dtype=dtype, device="meta"),)).shape
-    return known[key]
+def _tuple(value, dims: int) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
+
+
+def output_shape(module: nn.Module, in_shape: torch.Size) -> torch.Size:
+    """``module``'s output shape for an input of ``in_shape``, by the layer's shape rule (for
+    the :func:`transposable` layers; tested against the layers' own outputs)."""
+    kind, shape = type(module), tuple(in_shape)
+    if kind is nn.Sequential:
+        for m in module:
+            shape = tuple(output_shape(m, torch.Size(shape)))
+        return torch.Size(shape)
+    if kind in _CONVS:
+        dims = module.weight.dim() - 2
+        spatial = (_pooled(n, k, s, p, d) for n, k, s, p, d in zip(
+            shape[-dims:], module.kernel_size, module.stride, module.padding, module.dilation))
+        return torch.Size((*shape[:-dims - 1], module.out_channels, *spatial))
+    if kind is nn.AvgPool2d:
+        k, st = _tuple(module.kernel_size, 2), _tuple(module.stride if module.stride else module.kernel_size, 2)
+        spatial = (_pooled(n, k_, s_, p_, ceil_mode=module.ceil_mode)
+                   for n, k_, s_, p_ in zip(shape[-2:], k, st, _tuple(module.padding, 2)))
+        return torch.Size((*shape[:-2], *spatial))
+    if kind is nn.AdaptiveAvgPool2d:
+        size = _tuple(module.output_size, 2)
+        return torch.Size((*shape[:-2], *(n if o is None else o for n, o in zip(shape[-2:], size))))
+    if kind is nn.Linear:
+        return torch.Size((*shape[:-1], module.out_features))
+    if kind is nn.Flatten:
+        start, end = module.start_dim % len(shape), module.end_dim % len(shape)
+        return torch.Size((*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:]))
+    if kind is nn.Unflatten:
+        dim = module.dim % len(shape)
+        return torch.Size((*shape[:dim], *module.unflattened_size, *shape[dim + 1:]))
+    if kind in (*_BNS, *_DROPOUTS, nn.Identity):
+        return torch.Size(shape)
+    raise ValueError(f"module: no shape rule for {kind.__name__} (not transposable)")
 
 
 def _conv(m: nn.Module, in_shape: torch.Size, grad: torch.Tensor) -> torch.Tensor:
@@ -103,7 +134,7 @@ def input_vjp(module: nn.Module, in_shape: torch.Size, grad: torch.Tensor) -> to
     if type(module) is nn.Sequential:
         shapes = [in_shape]
         for m in list(module)[:-1]:
-            shapes.append(output_shape(m, shapes[-1], grad.dtype))
+            shapes.append(output_shape(m, shapes[-1]))
         for m, shape in zip(reversed(module), reversed(shapes)):
             grad = input_vjp(m, shape, grad)
         return grad
@@ -116,7 +147,7 @@ class TransposeOnly(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, module: nn.Module) -> torch.Tensor:  # type: ignore[override]
         ctx.module, ctx.in_shape = module, x.shape
-        return x.new_zeros(output_shape(module, x.shape, x.dtype))
+        return x.new_zeros(output_shape(module, x.shape))
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
