@@ -33,3 +33,35 @@ def firing_small_model(encoding="direct", seed=0, timesteps=4):
                 m.weight.mul_(4.0)
                 m.bias.add_(0.5)
     return model.eval()
+
+
+SHARING_GRID = """
+name = "sharing"
+seed = 0
+[data]
+dataset = "digits"
+limit = 24
+batch_size = {batch_size}
+[train]
+epochs = 1
+lr = 5e-3
+[models.snn]
+arch = "small_cnn"
+timesteps = 3
+encoding = "{encoding}"
+arch_options = {{ channels = [4, 8], hidden = 16 }}
+[[grid]]
+targets = ["snn"]
+attacks = {attacks}
+estimators = {estimators}
+eps = {eps}
+params = {{ steps = 2 }}
+"""
+
+
+def sharing_grid(encoding, attacks, estimators, eps, batch_size=128):
+    """A tiny digits grid (``small_cnn``, T = 3, one epoch, 24 inputs) for the tests of shared
+    forwards; the model's cache entry is the same for every grid of one encoding."""
+    return SHARING_GRID.format(encoding=encoding, attacks=json.dumps(list(attacks)),
+                               estimators=json.dumps(list(estimators)), eps=json.dumps(list(eps)),
+                               batch_size=batch_size)

@@ -12,27 +12,8 @@ from spikeattack.bench.runner import run_experiment
 from spikeattack.bench.sharing import group_key, shared_groups
 from spikeattack.bench.store import ResultsStore
 
-GRID = """
-name = "sharing"
-seed = 0
-[data]
-dataset = "digits"
-limit = 24
-[train]
-epochs = 1
-lr = 5e-3
-[models.snn]
-arch = "small_cnn"
-timesteps = 3
-encoding = "{encoding}"
-arch_options = {{ channels = [4, 8], hidden = 16 }}
-[[grid]]
-targets = ["snn"]
-attacks = ["fgsm", "pgd"]
-estimators = ["stbp", "bptr", "rga", "hart", "cba"]
-eps = [0.1]
-params = {{ steps = 2 }}
-"""
+from helpers import sharing_grid
+
 
 
 def rows(path):
@@ -42,7 +23,7 @@ def rows(path):
 
 @pytest.mark.parametrize("encoding", ["direct", "poisson"])
 def test_shared_grid_equals_cell_by_cell(tmp_path, monkeypatch, encoding):
-    exp = parse_experiment(GRID.format(encoding=encoding))
+    exp = parse_experiment(sharing_grid(encoding, ["fgsm", "pgd"], ["stbp", "bptr", "rga", "hart", "cba"], [0.1]))
     groups = shared_groups([(i, c) for i, c in enumerate(exp.cells)])
     assert sorted(len(g) for g in groups) == [5, 5]
     assert all(len({group_key(c) for _, c in g}) == 1 for g in groups)

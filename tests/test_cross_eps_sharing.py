@@ -18,7 +18,7 @@ from spikeattack.bench.sharing import group_key, shared_groups
 from spikeattack.bench.store import ResultsStore
 from spikeattack.gradients import STBP, input_gradients, make_estimator, shared_forward
 
-from helpers import firing_small_model
+from helpers import firing_small_model, sharing_grid
 
 NAMES = ("stbp", "bptr", "rga", "hart", "cba")
 EPS = (0.05, 0.1, 0.2)
@@ -152,28 +152,8 @@ def test_estimators_run_by_their_own_call_see_the_same_poisson_noise():
 
 
 # ---------------------------------------------------------------------- a bench grid
-GRID = """
-name = "cross-eps"
-seed = 0
-[data]
-dataset = "digits"
-limit = 24
-batch_size = 12
-[train]
-epochs = 1
-lr = 5e-3
-[models.snn]
-arch = "small_cnn"
-timesteps = 3
-encoding = "{encoding}"
-arch_options = {{ channels = [4, 8], hidden = 16 }}
-[[grid]]
-targets = ["snn"]
-attacks = ["fgsm", "bim", "rfgsm"]
-estimators = {estimators}
-eps = [0.05, 0.1, 0.2]
-params = {{ steps = 2 }}
-"""
+def grid(encoding, estimators):
+    return sharing_grid(encoding, ["fgsm", "bim", "rfgsm"], estimators, EPS, batch_size=12)
 
 
 def rows(path):
@@ -188,7 +168,7 @@ def trained(tmp_path_factory):
 
     def get(encoding):
         if encoding not in made:
-            exp = parse_experiment(GRID.format(encoding=encoding, estimators='["stbp"]'))
+            exp = parse_experiment(grid(encoding, ["stbp"]))
             runner = Runner(exp, root / encoding, progress=False, log=lambda m: None)
             runner.model("snn")
             runner.store.close()
@@ -201,7 +181,7 @@ def trained(tmp_path_factory):
 @pytest.mark.parametrize("encoding", ["direct", "poisson"])
 @pytest.mark.parametrize("estimators", [("stbp",), NAMES], ids=["stbp", "five"])
 def test_bench_grid_across_eps_equals_cell_by_cell(tmp_path, monkeypatch, trained, encoding, estimators):
-    exp = parse_experiment(GRID.format(encoding=encoding, estimators=list(estimators)).replace("'", '"'))
+    exp = parse_experiment(grid(encoding, estimators))
     models = trained(encoding)
     groups = shared_groups([(i, c) for i, c in enumerate(exp.cells)])
     by_attack = {}
