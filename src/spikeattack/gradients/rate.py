@@ -71,7 +71,11 @@ class RatePathEstimator(GradientEstimator):
         return logits, [(self.gain(n, p) * n.input_gain).detach() for n, p in zip(neurons, probes)]
 
     def forward(self, model: SpikingModel, x: torch.Tensor) -> torch.Tensor:
-        spiking_logits, gains = self.gains(model, x)
+        return self.through_rate_network(model, x, *self.gains(model, x))
+
+    def through_rate_network(self, model: SpikingModel, x: torch.Tensor, spiking_logits: torch.Tensor,
+                             gains: list[torch.Tensor]) -> torch.Tensor:
+        """The spiking logits with the (transpose-only) rate network's gradient w.r.t. ``x``."""
         rate_logits = run_rate_network(model, x, [lambda h, g=g: h * g for g in gains], self.name,
                                        transpose_only=True)
         return rate_logits + (spiking_logits - rate_logits).detach()

@@ -39,7 +39,7 @@ from ..models import SpikingModel
 from ..neurons import NeuronProbe
 from .base import GradientEstimator
 from .cba import CBA
-from .rate import RatePathEstimator, rate_path_neurons, run_rate_network
+from .rate import RatePathEstimator, rate_path_neurons
 from .stbp import STBP
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
@@ -156,9 +156,7 @@ def input_gradients(
             gains = [(est.gain(n, p.view(est.probe_surrogate(n))) * n.input_gain).detach()
                      for n, p in zip(neurons, probes)]
             rate_leaf = x.clone().requires_grad_(True)
-            rate_logits = run_rate_network(model, rate_leaf, [lambda h, g=g: h * g for g in gains], est.name,
-                                           transpose_only=True)
-            results[k] = grad_of(rate_logits + (spiking_logits - rate_logits).detach(), rate_leaf)
+            results[k] = grad_of(est.through_rate_network(model, rate_leaf, spiking_logits, gains), rate_leaf)
     for k, est in named.items():
         if k not in results:  # CBA (no spiking forward), other STBP surrogates, foreign estimators
             if noise is not None:
