@@ -180,16 +180,16 @@ def run_square(ctx: Context, name: str, spec: dict) -> Record:
                       {"queries": queries.tolist()})
 
 
-def run_autoattack(ctx: Context, name: str) -> Record:
+def run_autoattack(ctx: Context, name: str, spec: dict) -> Record:
     import torchattacks as ta
 
-    eps, native = ctx.eps, ctx.native
+    eps, native, steps, queries = ctx.eps, ctx.native, spec.get("steps", 100), spec.get("queries", 5000)
     components = [
-        ("apgd-ce", ta.APGD(native, norm="Linf", eps=eps, steps=100, n_restarts=1, loss="ce", seed=ctx.seed)),
-        ("apgd-t", ta.APGDT(native, norm="Linf", eps=eps, steps=100, n_restarts=1, n_classes=10, seed=ctx.seed)),
-        ("fab-t", ta.FAB(native, norm="Linf", eps=eps, steps=100, n_restarts=1, multi_targeted=True, n_classes=10,
+        ("apgd-ce", ta.APGD(native, norm="Linf", eps=eps, steps=steps, n_restarts=1, loss="ce", seed=ctx.seed)),
+        ("apgd-t", ta.APGDT(native, norm="Linf", eps=eps, steps=steps, n_restarts=1, n_classes=10, seed=ctx.seed)),
+        ("fab-t", ta.FAB(native, norm="Linf", eps=eps, steps=steps, n_restarts=1, multi_targeted=True, n_classes=10,
                          seed=ctx.seed)),
-        ("square", ta.Square(native, norm="Linf", eps=eps, n_queries=5000, n_restarts=1, p_init=0.8,
+        ("square", ta.Square(native, norm="Linf", eps=eps, n_queries=queries, n_restarts=1, p_init=0.8,
                              seed=ctx.seed)),
     ]
     alive, cost = ctx.correct_idx(), torch.zeros(ctx.n)
@@ -206,7 +206,8 @@ def run_autoattack(ctx: Context, name: str) -> Record:
             broken.append(alive[fooled])
             alive = alive[~fooled]
     return ctx.record(name, torch.cat(broken) if broken else alive[:0], cost, clock.cpu, clock.wall,
-                      {"components": [c for c, _ in components], "steps": 100, "targets": 9, "square_queries": 5000},
+                      {"components": [c for c, _ in components], "steps": steps, "targets": 9,
+                       "square_queries": queries},
                       {"components": per})
 
 
@@ -251,7 +252,7 @@ def run(ctx: Context, name: str, catalog: dict, save_adv: bool = False) -> Recor
     if kind == "square":
         return run_square(ctx, name, spec)
     if kind == "autoattack":
-        return run_autoattack(ctx, name)
+        return run_autoattack(ctx, name, spec)
     if kind == "standard":
         return run_standard(ctx, name)
     raise ValueError(f"kind: unknown recipe kind {kind!r}")

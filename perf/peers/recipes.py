@@ -33,7 +33,7 @@ ESTIMATORS_ASSG = ESTIMATORS + ("assg",)
 PEERS: dict[str, dict] = {
     "sapgd-assg-100": {"kind": "attack", "attack": "sapgd", "grad": "assg", "steps": 100,
                        "about": "SA-PGD + ASSG, 100 steps (Wang et al. 2025)"},
-    "autoattack": {"kind": "autoattack",
+    "autoattack": {"kind": "autoattack", "steps": 100, "queries": 5000,
                    "about": "torchattacks AutoAttack standard at its original budget (APGD-CE 100, APGD-T 100 x 9, "
                             "FAB-T 100 x 9, Square 5000) on the net's own autograd"},
     **{f"pgd100-{e}": {"kind": "attack", "attack": "pgd", "grad": e, "steps": 100, "about": f"PGD-100, {e}"}
