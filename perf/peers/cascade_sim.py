@@ -197,15 +197,26 @@ def shortest_passing_prefix(evs: list[Evidence], order: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- reporting
+def _sec(c: float) -> str:
+    return f"{c:.1f}" if c < 10 else f"{c:,.0f}"
+
+
+def _primary(name: str) -> bool:
+    """A stage run on its own (not a derived target subset, not a restart/warm composite)."""
+    return name in STAGES and STAGES[name]["kind"] not in ("restart", "warm")
+
+
 def stage_matrix(evs: list[Evidence]) -> list[str]:
-    """Per stage and model/eps: inputs broken alone / CPU s; totals and broken per CPU second."""
+    """Per stage and model/eps: inputs broken alone / CPU s; totals, broken per CPU second, and the
+    inputs only it breaks (no other primary stage nor any peer recipe does)."""
     cols = [(ev.model, eps_label(ev.eps).replace("_", "/")) for ev in evs]
     names = [s for s in STAGES if any(s in ev.stages for ev in evs)]
     names += sorted({s for ev in evs for s in ev.stages} - set(names))
-    head = "| stage | " + " | ".join(f"{m} {e}" for m, e in cols) + " | all: broken / CPU s | broken per CPU s |"
-    lines = [head, "|---|" + "---:|" * (len(cols) + 2)]
+    head = ("| stage | " + " | ".join(f"{m} {e}" for m, e in cols) +
+            " | all: broken / CPU s | broken per CPU s | only it |")
+    lines = [head, "|---|" + "---:|" * (len(cols) + 3)]
     for name in names:
-        cells, tb, tc = [], 0, 0.0
+        cells, tb, tc, only = [], 0, 0.0, 0
         for ev in evs:
             st = ev.stages.get(name)
             if st is None:
@@ -213,8 +224,17 @@ def stage_matrix(evs: list[Evidence]) -> list[str]:
                 continue
             b, c = int(st.broken.sum()), float(st.cost.sum())
             tb, tc = tb + b, tc + c
-            cells.append(f"{b} / {c:.0f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {tb} / {tc:.0f} | {tb / max(tc, 1e-9):.2f} |")
+            others = np.zeros(ev.n, dtype=bool)
+            for other, ost in ev.stages.items():
+                if other != name and _primary(other):
+                    others |= ost.broken
+            for pname, rec in ev.peers.items():
+                if pname != name:
+                    others |= np.array(rec.broken, dtype=bool)
+            only += int((st.broken & ~others).sum()) if _primary(name) else 0
+            cells.append(f"{b} / {_sec(c)}")
+        lines.append(f"| {name} | " + " | ".join(cells) +
+                     f" | {tb} / {_sec(tc)} | {tb / max(tc, 1e-9):.2f} | {only if _primary(name) else ''} |")
     return lines
 
 

@@ -95,7 +95,21 @@ def markdown(results: Path, weights: Path, models, eps_list, n: int, command: st
            "`perf/peers/suite.py`.", "", *suite_rows(models, weights), "",
            "## Summary", "", "*peer-only breaks*: inputs broken by some peer recipe that the standard evaluation "
            "reports robust.", "", *summary_rows(results, models, eps_list, n), "",
-           "## Recipes", "", *[f"- `{k}`: {v['about']}" for k, v in PEERS.items()], ""]
+           "## Recipes", "", *[f"- `{k}`: {v['about']}" for k, v in PEERS.items()], "",
+           "## Method", "",
+           "- Every recipe attacks the same clean-correct inputs; an input counts as broken when the wrapped "
+           "model (`spikeattack.interop.wrap`, whose logits equal the network's own loop: checked at build time) "
+           "misclassifies the recipe's image and the image lies in the eps-ball and [0, 1]. The Poisson-coded model "
+           "is re-seeded before every verification, so all recipes are judged on the same noise.",
+           "- AutoAttack runs through torchattacks on the raw network behind a module that resets its state and "
+           "runs its own time loop (STBP with the network's own surrogate); its components at AutoAttack's "
+           "original budgets, each on the inputs still robust (torchattacks' `AutoAttack` class would build "
+           "10-step APGD/APGD-T/FAB).",
+           "- HART's gamma is tuned on held-out training data (the standard evaluation tunes its own; its CPU "
+           "time includes that).",
+           "- MDSE's budget: the MDSE paper is not among the project's papers and our docstring names none; it "
+           "runs inside APGD-CE at AutoAttack's APGD budget (100 steps).",
+           "- The standard evaluation's interval is Clopper-Pearson at 95% over the N inputs.", ""]
     for model in models:
         for eps in eps_list:
             recs = load_records(results, model, eps, PEERS, n)

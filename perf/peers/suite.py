@@ -64,13 +64,13 @@ SUITE: dict[str, dict] = {
         "input_shape": FMNIST, "seed": 6,
         "train": {"epochs": 2, "batch": 128, "lr": 5e-4},
     },
-    "snn-tutorial6-fastsig-fmnist-t4": {
+    "snn-tutorial6-fastsig-fmnist-t8": {
         "about": "snnTorch tutorial 6 CSNN: Conv-MaxPool-Leaky(init_hidden) x2, fast_sigmoid(25), beta 0.5; "
                  "forward_pass step by step after utils.reset; ce_rate_loss",
-        "framework": "snntorch", "builder": "tutorial6_csnn", "kwargs": {"channels": [8, 16]},
-        "dataset": "fashion-mnist", "T": 4, "time": "step", "readout": "mean", "encoding": "direct",
+        "framework": "snntorch", "builder": "tutorial6_csnn", "kwargs": {"channels": [6, 12]},
+        "dataset": "fashion-mnist", "T": 8, "time": "step", "readout": "mean", "encoding": "direct",
         "input_shape": FMNIST, "seed": 7,
-        "train": {"epochs": 2, "batch": 128, "lr": 1e-2},
+        "train": {"epochs": 3, "batch": 128, "lr": 5e-3},
     },
     "snn-poisson-digits-t8": {
         "about": "snnTorch MLP on Poisson spike trains (spikegen.rate, straight-through), Leaky(init_hidden) "
@@ -80,13 +80,13 @@ SUITE: dict[str, dict] = {
         "input_shape": DIGITS, "seed": 8,
         "train": {"epochs": 30, "batch": 32, "lr": 2e-3},
     },
-    "snn-tutorial6-fastsig-fmnist-t4-at": {
+    "snn-tutorial6-fastsig-fmnist-t8-at": {
         "about": "snnTorch tutorial 6 CSNN (fast_sigmoid 25), adversarially trained: PGD-3 at 8/255 through "
                  "its own surrogate, on the first 20,000 training images",
-        "framework": "snntorch", "builder": "tutorial6_csnn", "kwargs": {"channels": [8, 16]},
-        "dataset": "fashion-mnist", "T": 4, "time": "step", "readout": "mean", "encoding": "direct",
+        "framework": "snntorch", "builder": "tutorial6_csnn", "kwargs": {"channels": [6, 12]},
+        "dataset": "fashion-mnist", "T": 8, "time": "step", "readout": "mean", "encoding": "direct",
         "input_shape": FMNIST, "seed": 9,
-        "train": {"epochs": 2, "batch": 128, "lr": 5e-3, "subset": 20000, "pgd": AT_FMNIST},
+        "train": {"epochs": 3, "batch": 128, "lr": 3e-3, "subset": 20000, "pgd": AT_FMNIST},
     },
 }
 
