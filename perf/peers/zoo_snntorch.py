@@ -1,7 +1,7 @@
 """snnTorch peers, written as snnTorch's tutorials write them.
 
 - :class:`Tutorial5Net`: tutorial 5's fully connected net (``Leaky`` with ``beta``, default ATan
-  surrogate, subtract reset, membranes passed by hand), its own loop over ``num_steps`` returning
+  surrogate or ``fast_sigmoid(slope)``, subtract reset, membranes passed by hand), its own loop over ``num_steps`` returning
   ``(spk_rec, mem_rec)``; trained with the sum over steps of CE on the output *membrane* (membrane
   readout).
 - :func:`tutorial6_csnn`: tutorial 6's convolutional ``nn.Sequential`` of ``Leaky(init_hidden=True)``
@@ -28,13 +28,14 @@ from .training import adversarial_batch, run_epochs
 
 class Tutorial5Net(nn.Module):
     def __init__(self, num_inputs: int = 784, num_hidden: int = 128, num_outputs: int = 10, beta: float = 0.95,
-                 num_steps: int = 8) -> None:
+                 num_steps: int = 8, slope: float | None = None) -> None:
         super().__init__()
         self.num_steps = num_steps
+        grad = {} if slope is None else {"spike_grad": surrogate.fast_sigmoid(slope=slope)}  # default: ATan
         self.fc1 = nn.Linear(num_inputs, num_hidden)
-        self.lif1 = snn.Leaky(beta=beta)
+        self.lif1 = snn.Leaky(beta=beta, **grad)
         self.fc2 = nn.Linear(num_hidden, num_outputs)
-        self.lif2 = snn.Leaky(beta=beta)
+        self.lif2 = snn.Leaky(beta=beta, **grad)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mem1, mem2 = self.lif1.init_leaky(), self.lif2.init_leaky()
