@@ -49,6 +49,15 @@ def model_table(recs: dict[str, Record], n: int) -> list[str]:
     if std is not None:
         union = sorted({i for name, rec in recs.items() if name != "standard" for i in missed(rec, std)})
         lines.append(f"| *some peer, per input* | | | **{len(union)}** ({100 * len(union) / n:.1f}% of {n}) |")
+    aa = recs.get("autoattack")
+    if aa is not None:
+        parts = ", ".join(f"{k} {v['broke']}/{v['attacked']} ({v['cpu_s']:,.0f} s)"
+                          for k, v in aa.extra["components"].items())
+        lines += ["", f"AutoAttack, first broken by (broke/attacked, CPU): {parts}."]
+    if std is not None:
+        parts = ", ".join(f"{s['attack']} {s['estimator']} {s['new']}/{s['attacked']} ({s['seconds']:,.0f} s)"
+                          for s in std.extra["stages"])
+        lines += ["", f"`standard` stages (new breaks/attacked, wall s): {parts}."]
     return lines
 
 
