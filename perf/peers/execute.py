@@ -165,7 +165,8 @@ def run_warm(ctx: Context, name: str, spec: dict) -> Record:
 
 def run_square(ctx: Context, name: str, spec: dict) -> Record:
     idx, cost = ctx.correct_idx(), torch.zeros(ctx.n)
-    attack = CountingSquare(ctx.model, eps=ctx.eps, norm="linf", steps=spec["queries"], seed=ctx.seed)
+    attack = CountingSquare(ctx.model, eps=ctx.eps, norm="linf", steps=spec["queries"], seed=ctx.seed,
+                            p_init=spec.get("p_init"))
     out = ctx.x[idx].clone()
     queries = torch.zeros(ctx.n, dtype=torch.long)
     with Clock() as clock:

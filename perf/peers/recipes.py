@@ -12,8 +12,8 @@ clean-correct input). Kinds (executed by :mod:`.execute`):
 - ``warm``: ``from`` followed by a run that starts from ``from``'s kept point (its highest-loss
   iterate) on the inputs ``from`` left robust, instead of a random start. Like ``restart``, the
   record is the composite of both runs (a drop-in alternative to its base in a cascade).
-- ``square``: spikeattack's Square with ``queries`` queries; the per-input cost is split by the
-  queries each input used.
+- ``square``: spikeattack's Square with ``queries`` queries (``p_init`` its default 0.05, or
+  AutoAttack's 0.8 in the ``-p08`` stages); the per-input cost is split by the queries each input used.
 - ``autoattack``: torchattacks' APGD-CE, APGD-T, FAB-T and Square in AutoAttack's order, each on
   the inputs still robust, at AutoAttack's *original* budgets (torchattacks' ``AutoAttack``
   wrapper builds its APGD/APGD-T/FAB with 10 steps), on the raw network's own autograd.
@@ -53,6 +53,7 @@ STAGES: dict[str, dict] = {
     **{k: v for k, v in PEERS.items() if k.startswith("pgd100-") or k == "mdse-100"},
     "mdse-25": {"kind": "attack", "attack": "apgd", "grad": "mdse", "steps": 25},
     **{f"square-{q}": {"kind": "square", "queries": q} for q in (500, 1000, 5000)},
+    **{f"square-{q}-p08": {"kind": "square", "queries": q, "p_init": 0.8} for q in (500, 1000, 5000)},
     "sapgd-assg-50@apgd-ce-25-stbp": {"kind": "warm", "from": "apgd-ce-25-stbp", "attack": "sapgd", "grad": "assg",
                                       "steps": 50},
     "sapgd-assg-100@apgd-ce-25-stbp": {"kind": "warm", "from": "apgd-ce-25-stbp", "attack": "sapgd", "grad": "assg",
