@@ -13,17 +13,18 @@ from .bptr import BPTR
 from .cba import CBA
 from .hart import HART
 from .mdse import MDSE
+from .pdsg import PDSG
 from .rate import RatePathEstimator, run_rate_network
 from .rga import RGA, rga_gain
 from .shared import InputGradient, SharedForward, active_shared_forward, input_gradients, predict, shared_forward
 from .stbp import STBP
 
-ESTIMATORS: dict[str, type[GradientEstimator]] = {cls.name: cls for cls in (STBP, BPTR, RGA, HART, CBA, ASSG, MDSE)}
+ESTIMATORS: dict[str, type[GradientEstimator]] = {cls.name: cls for cls in (STBP, BPTR, RGA, HART, CBA, ASSG, MDSE, PDSG)}
 RATE_PATH = ("bptr", "rga", "hart", "cba")
 
 
 def make_estimator(grad: str | GradientEstimator | None = None, **params: Any) -> GradientEstimator:
-    """An estimator from its name (``stbp``, ``bptr``, ``rga``, ``hart``, ``cba``, ``assg``, ``mdse``) and parameters.
+    """An estimator from its name (``stbp``, ``bptr``, ``rga``, ``hart``, ``cba``, ``assg``, ``mdse``, ``pdsg``) and parameters.
 
     ``None`` means ``stbp`` (exact autograd; for an ANN target every name gives the exact gradient).
     """
@@ -40,6 +41,6 @@ def make_estimator(grad: str | GradientEstimator | None = None, **params: Any) -
         raise ValueError(f"grad: bad parameters for {name}: {exc}") from exc
 
 
-__all__ = ["ASSG", "MDSE", "GradientEstimator", "BPTR", "CBA", "HART", "RGA", "STBP", "RatePathEstimator", "ESTIMATORS",
+__all__ = ["ASSG", "MDSE", "PDSG", "GradientEstimator", "BPTR", "CBA", "HART", "RGA", "STBP", "RatePathEstimator", "ESTIMATORS",
            "RATE_PATH", "make_estimator", "rga_gain", "run_rate_network",
            "InputGradient", "SharedForward", "active_shared_forward", "input_gradients", "predict", "shared_forward"]
