@@ -1,7 +1,9 @@
 """Attacks: ``make_attack("pgd", model, eps=0.1, grad="rga")(x, y) -> x_adv``.
 
 One attack per module over the shared :class:`Attack` base; every attack takes every
-gradient estimator.
+gradient estimator. Event frames: ``spike-bim`` (Liang et al.), ``sda`` (Lun et al.),
+``count-pgd`` (count frames under L0) and ``retime`` (timing only; threat models in
+:mod:`.threat`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from ..models import SpikingModel
 from .base import TARGET_MODES, Attack
 from .apgd import APGD
 from .boundary import Boundary
+from .count_pgd import CountPGD
 from .cw import CWL2, LiangCW
 from .fgsm import FGSM
 from .noise import RandomNoise
 from .pgd import BIM, PGD
+from .retime import Retime
 from .rfgsm import RFGSM
 from .sapgd import SAPGD
+from .sda import SDA
 from .spike_bim import SpikeBIM
 from .square import Square
 
@@ -25,6 +30,9 @@ ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (FGSM, RFGSM, BIM, 
                                                             SAPGD, Square, Boundary)}
 ATTACKS["ifgsm"] = BIM  # Sharmin et al.'s name for BIM
 ATTACKS["spike-bim"] = SpikeBIM
+ATTACKS["sda"] = SDA
+ATTACKS["count-pgd"] = CountPGD
+ATTACKS["retime"] = Retime
 
 
 def make_attack(name: str, model: SpikingModel, **params: Any) -> Attack:
@@ -38,4 +46,4 @@ def make_attack(name: str, model: SpikingModel, **params: Any) -> Attack:
 
 
 __all__ = ["TARGET_MODES", "Attack", "FGSM", "RFGSM", "BIM", "PGD", "APGD", "CWL2", "LiangCW", "RandomNoise", "ATTACKS",
-           "make_attack", "SpikeBIM", "SAPGD", "Square", "Boundary"]
+           "make_attack", "SpikeBIM", "SDA", "CountPGD", "Retime", "SAPGD", "Square", "Boundary"]
