@@ -2,8 +2,7 @@
 net, count-frame PGD and spike retiming; invariants (binary stays binary, counts stay
 non-negative integers, L0 and retiming budgets hold), seeded reproducibility, every estimator.
 
-Fixture: a 72-32-4 spiking MLP (T = 5) on ``[T, B, 2, 6, 6]`` frames, trained on synthetic
-data whose classes differ in per-pixel firing probability (binary and count versions).
+Fixtures: :mod:`event_helpers`' tiny trained event model, binary and count frames.
 """
 
 from __future__ import annotations
@@ -20,49 +19,19 @@ from spikeattack.attacks import ATTACKS, SDA, CountPGD, Retime, make_attack
 from spikeattack.attacks.sda import candidate_scores, cw_margin
 from spikeattack.attacks.threat import (Budget, RetimeBudget, check_event_norm, flips, minimal_quantiles,
                                         project_counts, project_flips, retime_cost, spike_bim_eps)
-from spikeattack.data import ImageDataset
 from spikeattack.gradients import ESTIMATORS
-from spikeattack.models import ModelConfig, build_model
-from spikeattack.training import TrainConfig, train_model
 
-T = 5
-CONFIG = ModelConfig(arch="mlp", in_channels=2, input_size=(6, 6), num_classes=4, encoding="spikes", timesteps=T,
-                     arch_options={"hidden": (32,)})
-ELEMENTS = T * 2 * 6 * 6
-
-
-def _frames(n: int, seed: int, counts: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    proto = 0.3 + (torch.rand(4, 2, 6, 6, generator=torch.Generator().manual_seed(123)) - 0.5) * 0.3
-    gen = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 4, (n,), generator=gen)
-    p = proto[y].unsqueeze(1).expand(n, T, 2, 6, 6)
-    if counts:
-        return torch.binomial(torch.full(p.shape, 3.0), p, generator=gen), y
-    return (torch.rand(p.shape, generator=gen) < p).float(), y
-
-
-def _trained(counts: bool):
-    (x, y), (xt, yt) = _frames(800, 0, counts), _frames(200, 1, counts)
-    data = ImageDataset("synthetic-events", x, y, xt, yt, 4)
-    torch.manual_seed(0)
-    model = build_model(CONFIG)
-    train_model(model, data, TrainConfig(epochs=8, lr=5e-3, loss="mse", seed=0), progress=False)
-    model.eval()
-    xt, yt = data.split("test")
-    with torch.no_grad():
-        ok = model(xt).argmax(-1) == yt
-    assert ok.float().mean() > 0.8
-    return model, xt[:, ok][:, :40].contiguous(), yt[ok][:40]
+from event_helpers import ELEMENTS, T, trained_event_model
 
 
 @pytest.fixture(scope="module")
 def binary():
-    return _trained(False)
+    return trained_event_model(False)
 
 
 @pytest.fixture(scope="module")
 def counts():
-    return _trained(True)
+    return trained_event_model(True)
 
 
 def _batch_first(x: torch.Tensor) -> torch.Tensor:
