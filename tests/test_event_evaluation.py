@@ -40,8 +40,8 @@ def test_result_has_the_image_cascades_shape(at_budget):
     d = json.loads(at_budget.to_json())
     assert d["norm"] == "L0" and d["eps"] == 4 and d["budget"] == 4 and d["elements"] == ELEMENTS
     assert d["frames"] == "binary" and d["version"] == "standard" and len(d["records"]) == d["n"] == 30
-    assert [s["attack"] for s in d["stages"]] == ["sda", "sda", "spike-bim"]
-    assert [s["estimator"] for s in d["stages"]] == ["pdsg", "stbp", "stbp"]
+    assert [s["attack"] for s in d["stages"]] == ["sda", "sda", "sda", "spike-bim"]
+    assert [s["estimator"] for s in d["stages"]] == ["pdsg", "stbp", "hart", "stbp"]
     low, high = d["robust_accuracy_ci"]
     assert low <= d["robust_accuracy"] <= high
 

@@ -23,7 +23,9 @@ time-averaged logits ``z``, the flip set ``S`` (empty) and ``x_S = x`` with ``S`
    single ones; ``FD`` within ``1e-5 * max(1, M)`` of 0 counts as 0, so such flips are kept
    whatever the batching.
 
-An input not fooled after ``rounds`` is returned clean (a failure). **Reduction**: the flips
+An input not fooled after ``rounds`` is returned clean (a failure); so is one whose round
+had every element outside ``S`` as a candidate and kept none (``x_S`` would never change
+again: the generation stops there, which saves the rest of the rounds). **Reduction**: the flips
 of ``S`` are ordered by ``|FD|``, least useful first; a binary search finds the longest
 prefix whose undoing keeps ``x_S`` adversarial (each probe one forward, batched over the
 inputs), and those flips are undone. The result is adversarial by construction.
@@ -192,11 +194,12 @@ class SDA(Attack):
         fd = torch.full(clean.shape, math.inf, dtype=clean.dtype, device=device)
         adv = clean.clone()
         done = self.fooled(clean, y, target, chunk)
+        stuck = torch.zeros_like(done)
         rounds = torch.zeros(b, dtype=torch.long)
         candidates = torch.zeros(b, dtype=torch.long)
         self.vanishing = None
         for n in range(1, self.rounds + 1):
-            idx = torch.arange(b, device=device) if n == 1 else (~done).nonzero().squeeze(1)
+            idx = torch.arange(b, device=device) if n == 1 else (~done & ~stuck).nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
             tgt = None if target is None else target[idx]
@@ -210,7 +213,8 @@ class SDA(Attack):
                 if idx.numel() == 0:
                     break
             score = candidate_scores(adv[idx], g, selected[idx], self.generator)
-            k = torch.clamp((~selected[idx]).sum(1), max=n * self.k_init)
+            free = (~selected[idx]).sum(1)
+            k = torch.clamp(free, max=n * self.k_init)
             top = score.topk(int(k.max()), dim=1).indices
             valid = torch.arange(top.shape[1], device=device).view(1, -1) < k.view(-1, 1)
             local = torch.arange(len(idx), device=device).view(-1, 1).expand_as(top)[valid]
@@ -221,6 +225,9 @@ class SDA(Attack):
             keep = diffs <= FD_TOLERANCE * base[rows].abs().clamp_min(1)
             selected[rows[keep], cols[keep]] = True
             fd[rows[keep], cols[keep]] = diffs[keep]
+            # every free element was a candidate and none was kept: x_S cannot change any more
+            kept = torch.zeros(b, dtype=torch.long, device=device).index_add_(0, rows[keep], torch.ones_like(rows[keep]))
+            stuck[idx] = (k == free) & (kept[idx] == 0)
             adv[idx] = torch.where(selected[idx], 1 - clean[idx], clean[idx])
             rounds[idx.cpu()] += 1
             candidates.index_add_(0, rows.cpu(), torch.ones(len(rows), dtype=torch.long))

@@ -8,9 +8,10 @@ as robust only if the model classifies it correctly clean *and* no stage fools i
 the budget; each stage attacks only the inputs still robust. Stages, in order:
 
 - binary frames: SDA with PDSG (Lun et al.'s pairing), SDA with the model's own surrogate
-  (STBP), then Liang et al.'s spike-BIM (cross-entropy loss, STBP) with its ``eps`` set to
-  the budget (:func:`~spikeattack.attacks.threat.spike_bim_eps`), which fools the inputs the
-  sparse search misses with denser flips;
+  (STBP), SDA with HART's surrogate (each gradient leads the sparse search to other flips),
+  then Liang et al.'s spike-BIM (cross-entropy loss, STBP) with its ``eps`` set to the budget
+  (:func:`~spikeattack.attacks.threat.spike_bim_eps`), for budgets large enough for its
+  denser flips;
 - count frames: count-frame PGD with cross-entropy and with the C&W margin (STBP), then
   with PDSG.
 
@@ -117,7 +118,7 @@ def build_stages(frames: str, version: str, elements: int) -> list[_Stage]:
             eps = None if k is None else spike_bim_eps(k, elements)
             return make_attack("spike-bim", m, grad="stbp", loss="ce", eps=eps, steps=b["bim_steps"], seed=s)
 
-        return [sda("pdsg"), sda("stbp"), _Stage("spike-bim", "stbp", bim, b["runs"])]
+        return [sda("pdsg"), sda("stbp"), sda("hart"), _Stage("spike-bim", "stbp", bim, b["runs"])]
 
     def count(grad: str, loss: str) -> _Stage:
         return _Stage(f"count-pgd-{loss}", grad, lambda m, k, s: make_attack(
