@@ -54,14 +54,17 @@ def _timed(attack, x, y, batch: int):
 
 
 def unbounded(path: str, n: int, batch: int) -> dict:
-    from spikeattack.attacks import make_attack
+    from spikeattack.evaluation import compare_sda_spike_bim
 
     model, meta, x, y, clean = _inputs(path, n)
     loss = meta["train"]["loss"]
-    sda = make_attack("sda", model, grad="pdsg", k_init=10, rounds=500)
-    bim = make_attack("spike-bim", model, grad="stbp", loss=loss, steps=25, gamma=0.05)
+    c = compare_sda_spike_bim(model, x, y, loss=loss, sda_grad="pdsg", bim_grad="stbp", steps=25, gamma=0.05,
+                              rounds=500, batch_size=batch)
     return {"n": len(y), "clean_accuracy_prefix": clean, "loss": loss,
-            "sda": _timed(sda, x, y, batch), "spike_bim": _timed(bim, x, y, batch)}
+            "sda": {"fooled": c.sda_fooled, "flips": c.sda_flips, "per_input": c.sda_seconds_per_input},
+            "spike_bim": {"fooled": c.spike_bim_fooled, "flips": c.spike_bim_flips,
+                          "per_input": c.spike_bim_seconds_per_input},
+            "mcnemar": {"verdict": c.verdict, "pvalue": c.pvalue}}
 
 
 def budget(path: str, n: int, eps: str, batch: int) -> dict:

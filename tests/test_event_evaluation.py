@@ -117,3 +117,19 @@ def test_bad_input(binary, digits_snn, digits_test):
         event_evaluation(model, x, y[:-1], eps=4)
     with pytest.raises(ValueError, match="x"):
         event_evaluation(model, x * 0.5, y, eps=4)
+
+
+def test_sda_versus_spike_bim(binary):
+    from spikeattack.evaluation import compare_sda_spike_bim
+
+    model, x, y = binary
+    c = compare_sda_spike_bim(model, x, y, loss="mse")
+    assert c.n == 30 and len(c.sda_flips) == len(c.spike_bim_fooled) == 30
+    assert c.sda_success >= 0.95 and c.sda_success_ci[0] <= c.sda_success <= c.sda_success_ci[1]
+    both = [i for i in range(30) if c.sda_fooled[i] and c.spike_bim_fooled[i]]
+    assert c.both == len(both) >= 20
+    assert c.ratio == c.sda_median_flips / c.spike_bim_median_flips <= 0.5
+    assert all(f == 0 for f, ok in zip(c.sda_flips, c.sda_fooled) if not ok)
+    assert c.verdict in ("sda", "spike-bim", "tie") and c.sda_seconds_per_input > 0
+    with pytest.raises(ValueError, match="x"):
+        compare_sda_spike_bim(model, x * 2, y)

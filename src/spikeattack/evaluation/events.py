@@ -32,11 +32,15 @@ budget on every clean-correct input (no cascade), each input's ``minimal_flips``
 fewest elements changed by any stage that fooled it, and an input is robust at ``eps``
 when no stage fooled it within the budget (the robust accuracy at every budget follows from
 the ``minimal_flips``; ``minimal_quantiles`` summarises them over the inputs fooled).
+
+:func:`compare_sda_spike_bim` runs SDA and spike-BIM without a budget on the same inputs:
+success, flips on the inputs both fool, seconds per input (the comparison of ``reproduce liang``).
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -257,3 +261,74 @@ def event_evaluation(
                            records=records, cascade=cascade and not minimal, seconds=time.perf_counter() - started,
                            budget=spec.describe(), elements=elements, frames=frames, minimal=minimal,
                            minimal_flips=quantiles)
+
+
+# ---------------------------------------------------------------------------- SDA vs spike-BIM
+@dataclass
+class FlipsComparison:
+    """SDA against Liang et al.'s spike-BIM, both without a budget, on the same inputs: per attack
+    the success rate with its 95% Clopper-Pearson interval, the flips per input (0 where not
+    fooled) and the seconds per input; the paired McNemar verdict on success; the median flips
+    of each on the inputs both fool and their ratio (SDA / spike-BIM)."""
+
+    n: int
+    sda_success: float
+    sda_success_ci: tuple[float, float]
+    spike_bim_success: float
+    spike_bim_success_ci: tuple[float, float]
+    verdict: str
+    pvalue: float
+    both: int
+    sda_median_flips: float | None
+    spike_bim_median_flips: float | None
+    ratio: float | None
+    sda_seconds_per_input: float
+    spike_bim_seconds_per_input: float
+    sda_flips: list[int] = field(default_factory=list)
+    spike_bim_flips: list[int] = field(default_factory=list)
+    sda_fooled: list[bool] = field(default_factory=list)
+    spike_bim_fooled: list[bool] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _attack_all(attack: Attack, x: torch.Tensor, y: torch.Tensor, batch_size: int
+                ) -> tuple[list[bool], list[int], float]:
+    start = time.perf_counter()
+    adv = torch.cat([attack(x[:, i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size)], 1)
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        fooled = torch.cat([attack.model(adv[:, i:i + batch_size]).argmax(-1) != y[i:i + batch_size]
+                            for i in range(0, len(y), batch_size)])
+    flips = (adv != x).movedim(1, 0).flatten(1).sum(1)
+    return fooled.tolist(), flips.tolist(), seconds / max(1, len(y))
+
+
+def compare_sda_spike_bim(model: SpikingModel, x: torch.Tensor, y: torch.Tensor, *, loss: str = "mse",
+                          sda_grad: str = "pdsg", bim_grad: str = "stbp", steps: int = 25, gamma: float = 0.05,
+                          rounds: int = 500, seed: int = 0, batch_size: int = 64) -> FlipsComparison:
+    """SDA (``sda_grad``, ``k_init = 10``, ``rounds``) and spike-BIM (``bim_grad``, ``loss``, ``steps``,
+    ``gamma``: Liang et al.'s settings) without a budget on binary frames ``x`` ``[T, B, ...]`` --
+    the comparison of ``spikeattack reproduce liang``; one after the other, so the seconds per
+    input are side by side."""
+    if _check(model, x, y, "L0", "standard") != "binary":
+        raise ValueError("x: SDA and spike-BIM attack binary event frames")
+    from .statistics import compare_paired
+
+    sda = make_attack("sda", model, grad=sda_grad, rounds=rounds, seed=seed)
+    bim = make_attack("spike-bim", model, grad=bim_grad, loss=loss, steps=steps, gamma=gamma, seed=seed)
+    sf, sflips, ssec = _attack_all(sda, x, y, batch_size)
+    bf, bflips, bsec = _attack_all(bim, x, y, batch_size)
+    n = len(y)
+    both = [i for i in range(n) if sf[i] and bf[i]]
+    ms = float(statistics.median(sflips[i] for i in both)) if both else None
+    mb = float(statistics.median(bflips[i] for i in both)) if both else None
+    paired = compare_paired(sf, bf)
+    return FlipsComparison(
+        n=n, sda_success=sum(sf) / n, sda_success_ci=clopper_pearson(sum(sf), n), spike_bim_success=sum(bf) / n,
+        spike_bim_success_ci=clopper_pearson(sum(bf), n), verdict={"a": "sda", "b": "spike-bim"}.get(paired.verdict,
+                                                                                                   "tie"),
+        pvalue=paired.pvalue, both=len(both), sda_median_flips=ms, spike_bim_median_flips=mb,
+        ratio=None if not both or not mb else ms / mb, sda_seconds_per_input=ssec, spike_bim_seconds_per_input=bsec,
+        sda_flips=[int(v) for v in sflips], spike_bim_flips=[int(v) for v in bflips], sda_fooled=sf, spike_bim_fooled=bf)
