@@ -21,16 +21,14 @@ name says neuron/node/leak/LIF/spik. The rate-path estimators refuse a model hol
 
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 from torch import nn
 
-from ..neurons import LIFNeuron, ReLUNeuron
+from ..neurons import LIFNeuron, foreign_spiking_modules, register_foreign_neuron_type
 
 Adapter = Callable[[nn.Module], LIFNeuron]
 _ADAPTERS: dict[type, Adapter] = {}
-_NAME_HINT = re.compile(r"neuron|node|leak|lif|spik", re.IGNORECASE)
 
 
 def register_neuron(neuron_type: type, adapter: Adapter) -> None:
@@ -42,6 +40,7 @@ def register_neuron(neuron_type: type, adapter: Adapter) -> None:
     if not callable(adapter):
         raise ValueError(f"adapter: expected a callable module -> LIFNeuron, got {type(adapter).__name__}")
     _ADAPTERS[neuron_type] = adapter
+    register_foreign_neuron_type(neuron_type)
 
 
 def _load_builtin_adapters(module: nn.Module) -> None:
@@ -51,34 +50,6 @@ def _load_builtin_adapters(module: nn.Module) -> None:
         from . import spikingjelly  # noqa: F401  (registers on import)
     if "snntorch" in roots:
         from . import snntorch  # noqa: F401
-
-
-def _is_spiking(m: nn.Module) -> bool:
-    if isinstance(m, (LIFNeuron, ReLUNeuron)):
-        return False
-    if type(m) in _ADAPTERS:
-        return True
-    for base in type(m).__mro__:
-        where = base.__module__ or ""
-        if where.startswith("spikingjelly.activation_based.neuron"):
-            return True
-        if where.startswith("snntorch") and base.__name__ == "SpikingNeuron":
-            return True
-    where = type(m).__module__ or ""
-    native = where.startswith(("torch.", "spikeattack.", "spikingjelly.", "snntorch."))
-    return not native and not any(True for _ in m.children()) and bool(_NAME_HINT.search(type(m).__name__))
-
-
-def foreign_spiking_modules(module: nn.Module) -> list[str]:
-    """``"path (Type)"`` for every spiking module of ``module`` that is not a spikeattack neuron."""
-    out, seen = [], set()
-    for name, m in module.named_modules():
-        if id(m) in seen:
-            continue
-        seen.add(id(m))
-        if _is_spiking(m):
-            out.append(f"{name or '<root>'} ({type(m).__module__}.{type(m).__name__})")
-    return out
 
 
 def _set_child(root: nn.Module, path: str, new: nn.Module) -> None:
