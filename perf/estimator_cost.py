@@ -5,8 +5,8 @@ RGA/HART layout, CIFAR-sized 3x32x32 input, LIF decay 0.5), runs one warm-up gra
 then times ``--repeats`` gradients (forward and backward separately) and reports the
 process's peak resident memory above the model-loaded baseline (``ru_maxrss``).
 
-    python benchmarks/estimator_cost.py                      # T = 4, 8, 16; batch 8
-    python benchmarks/estimator_cost.py --timesteps 4 8 --batch 4 --width 0.5 --device cuda
+    python perf/estimator_cost.py                      # T = 4, 8, 16; batch 8
+    python perf/estimator_cost.py --timesteps 4 8 --batch 4 --width 0.5 --device cuda
 
 Prints a Markdown table (the README's table comes from this script).
 """

@@ -12,8 +12,8 @@ Three measurements, each run once (process CPU time and wall time; the machine m
    ``small_cnn`` SNN, 3 eps, white-box, 300 inputs) vs the same grid with STBP alone; the
    model is trained once and shared by both runs.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/estimator_grid.py
-    python benchmarks/estimator_grid.py --batch 8 --width 0.5 --timesteps 4 --parts attacks rate
+    OMP_NUM_THREADS=1 PYTHONPATH=src python perf/estimator_grid.py
+    python perf/estimator_grid.py --batch 8 --width 0.5 --timesteps 4 --parts attacks rate
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ For every estimator it times one input gradient (forward + backward of the cross
 ``torch.autograd.grad`` w.r.t. the input), contenders interleaved in one process, minimum
 over ``--repeats`` after a warm-up, process CPU time (wall time on shared machines swings).
 
-    OMP_NUM_THREADS=1 python benchmarks/interop_overhead.py              # T = 4, 8; batch 8
-    python benchmarks/interop_overhead.py --timesteps 4 --width 0.25 --repeats 2
+    OMP_NUM_THREADS=1 python perf/interop_overhead.py              # T = 4, 8; batch 8
+    python perf/interop_overhead.py --timesteps 4 --width 0.25 --repeats 2
 
 Prints a Markdown table; the README's numbers come from it.
 """

@@ -9,7 +9,7 @@ the time spent in the spiking layers (the LIF loop and the probe) is reported, w
 part the probe changes and is steadier on a shared machine. Variants interleaved, process
 CPU time, minimum over ``--repeats`` after a warm-up.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/probe_overhead.py --timesteps 4 8
+    OMP_NUM_THREADS=1 PYTHONPATH=src python perf/probe_overhead.py --timesteps 4 8
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Each run goes into a fresh folder (models trained, every cell computed), through
 command line, so both sides pay the same start-up; the Ray side also reports how long
 ``ray.init`` took (``ray_startup_seconds``).
 
-    python benchmarks/ray_scaling.py                                # the demo preset, 2 workers
-    python benchmarks/ray_scaling.py my.toml --workers 4 --out /tmp/scaling
+    python perf/ray_scaling.py                                # the demo preset, 2 workers
+    python perf/ray_scaling.py my.toml --workers 4 --out /tmp/scaling
 
 Prints one JSON object (the README's "Scaling out" numbers come from this script).
 """

@@ -5,8 +5,8 @@ Both shards need the same model (nothing is cached yet), so they race to train i
 model-cache lock makes one train it while the other waits and loads it, and the unique
 temporary names of the atomic checkpoint write keep the two from clobbering each other.
 
-    python benchmarks/shard_race.py                 # 20 repetitions
-    python benchmarks/shard_race.py --repeats 5 --keep /tmp/race
+    python perf/shard_race.py                 # 20 repetitions
+    python perf/shard_race.py --repeats 5 --keep /tmp/race
 
 Prints one line per repetition and a summary; exits 1 if any repetition lost or doubled a
 cell, or if a process failed.

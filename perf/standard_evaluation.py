@@ -6,7 +6,7 @@ the five estimators (hart with the gamma the evaluation tuned); (3) with ``--no-
 also every stage on every clean-correct input, for the wall-time ratio. Prints one JSON
 object per checkpoint.
 
-    OMP_NUM_THREADS=1 python benchmarks/standard_evaluation.py runs/snn.pt --eps 0.1 --limit 200 --no-cascade
+    OMP_NUM_THREADS=1 python perf/standard_evaluation.py runs/snn.pt --eps 0.1 --limit 200 --no-cascade
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ kernels (the same ATen kernels on the same shapes in both), and the *ceiling*
 ``SJ time / (our time x our dense share)``: the most any implementation of the rest (LIF,
 batch-norm, pooling, bookkeeping) could gain over SpikingJelly without changing those layers.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/vs_spikingjelly.py
-    python benchmarks/vs_spikingjelly.py --timesteps 8 --batch 8 --repeats 5 --device cuda
+    OMP_NUM_THREADS=1 PYTHONPATH=src python perf/vs_spikingjelly.py
+    python perf/vs_spikingjelly.py --timesteps 8 --batch 8 --repeats 5 --device cuda
 
 Needs ``spikingjelly==2.0.0`` (``pip install --no-deps spikingjelly==2.0.0 loguru==0.7.3``).
 """
@@ -169,7 +169,6 @@ def dense_share(net, context, x, y, repeats: int = 3) -> float:
 
     Both contenders call the same kernels on the same shapes, so SJ's time over our time in
     those kernels bounds how much faster than SpikingJelly anything else can make us."""
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
     shares = []

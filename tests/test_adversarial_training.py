@@ -3,8 +3,6 @@
 import copy
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 import torch

@@ -126,7 +126,7 @@ def workspace(tmp_path_factory):
         (root / name).mkdir()
         (root / name / "results.sqlite").write_bytes((root / source).read_bytes())
     model = tiny_model()
-    save_checkpoint(root / "string-meta.pt", model, {})
+    save_checkpoint(model, root / "string-meta.pt", {})
     payload = torch.load(root / "string-meta.pt", weights_only=True)
     for name, metadata in (("string-meta.pt", "trained on digits"), ("int-dataset.pt", {"dataset": 5}),
                            ("bad-resize.pt", {"dataset": "digits", "resize": "8"})):
@@ -272,7 +272,7 @@ def test_a_foreign_file_in_the_model_cache_is_refused_not_used(workspace, tmp_pa
     run = tmp_path / "run"
     exp = parse_experiment(EXPERIMENT)
     stray = run / "models" / f"{exp.model_key('snn')}.pt"
-    save_checkpoint(stray, tiny_model(), {"name": "snn"})  # right name and shape, but not this config's entry
+    save_checkpoint(tiny_model(), stray, {"name": "snn"})  # right name and shape, but not this config's entry
     before = snapshot(run)
     code, _, err = run_cli(["bench", str(workspace / "exp.toml"), "--out", str(run), "--quiet"], capsys)
     message = assert_one_line_error(code, err, "bench", "model cache")

@@ -1,7 +1,7 @@
 """Gradient-free baseline: uniform random sign noise of the same Linf size.
 
 ``x_adv = clip_[0,1](x + eps * s)``, ``s`` uniform in {-1, +1} per pixel (seeded). A white-box
-attack much weaker than this points at gradient masking (DESIGN.md, evaluation hygiene).
+attack much weaker than this points at gradient masking (see the hygiene flags, results/hygiene.py).
 """
 
 from __future__ import annotations

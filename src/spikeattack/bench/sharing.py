@@ -23,7 +23,7 @@ from typing import ContextManager, Sequence, TypeVar
 
 from ..attacks import ATTACKS, attack_parameters
 from ..gradients import make_estimator, shared_forward
-from .experiment import Cell
+from .cells import Cell
 
 T = TypeVar("T")
 

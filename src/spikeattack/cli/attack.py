@@ -11,8 +11,8 @@ from ..attacks import ATTACKS, TARGET_MODES, make_attack
 from ..evaluation import evaluate
 from ..gradients import ESTIMATORS
 from ..training import load_checkpoint
-from .common import add_data_args, add_factory_args, add_output_args, check_memory, emit, load_user_model
-from .evaluate import load_model_and_data
+from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit
+from .loading import load_model_and_data, load_user_model
 
 
 def _grad_param(text: str) -> tuple[str, float | str]:
@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attack-param", type=_grad_param, action="append", default=[], metavar="KEY=VALUE",
                    help="attack-specific parameter, e.g. loss=dlr for apgd, c=0.1 for cw/cw-liang (repeatable)")
     p.add_argument("--gamma", type=float, default=None, help="RSF flip probability of spike-bim (default: 0.05)")
-    p.add_argument("--eps", type=float, default=None, help="perturbation budget in pixel units (default: attack's)")
+    p.add_argument("--eps", type=budget, default=None,
+                   help="perturbation budget in pixel units, a number or a fraction such as 8/255 (default: attack's)")
     p.add_argument("--alpha", type=float, default=None, help="step size (default: attack's rule)")
     p.add_argument("--steps", type=int, default=None, help="iterations of iterative attacks")
     p.add_argument("--norm", default=None, type=str.lower, choices=("linf", "l2"),
@@ -102,6 +103,8 @@ def minimal_perturbation(per) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.timesteps is not None and not args.factory:
+        raise ValueError("--timesteps: only used with --factory (a checkpoint carries its own)")
     target, data, device, options = load_model_and_data(args)
     source = None
     if args.source_factory is not None and args.source is None:

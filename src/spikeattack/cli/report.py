@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..io import check_output_dir
-from .common import add_output_args, emit
+from .common import add_output_args, budget, emit
 
 from ..results.store import STORE_NAME
 RESULT_COLUMNS = ("target", "source", "scenario", "attack", "grad", "eps", "n", "clean_acc", "asr", "asr_95ci",
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--grad", default=None, help="only this estimator (stbp, bptr, rga, hart, cba, exact)")
     q.add_argument("--scenario", default=None,
                    help="white-box, black-box, cross (every cross:<model>) or one cross:<model>")
-    q.add_argument("--eps", type=float, default=None, help="only this perturbation budget")
+    q.add_argument("--eps", type=budget, default=None, help="only this perturbation budget (a number or a fraction)")
     q.add_argument("--format", default="table", choices=("table", "csv", "json"),
                    help="output format (default: table; --json is the same as --format json)")
     add_output_args(q)

@@ -1,4 +1,4 @@
-"""Robustness metrics (DESIGN.md "Metrics").
+"""Robustness metrics.
 
 - attack success rate (ASR): over the inputs the target classifies correctly, the share
   the attack fools (untargeted) or sends to the target class (targeted) — Liang et al.

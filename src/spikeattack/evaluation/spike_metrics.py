@@ -1,4 +1,4 @@
-"""Spike-domain perturbation metrics (Liang et al. TNNLS 2021, Sec. VI; DESIGN.md "Metrics").
+"""Spike-domain perturbation metrics (Liang et al. TNNLS 2021, Sec. VI).
 
 ``spike_summary(x, x_adv, attack)`` for one batch attacked by the spike-domain BIM (or any
 attack on a spike-input or image model):

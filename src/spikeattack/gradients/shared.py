@@ -1,4 +1,4 @@
-"""One spiking forward, several estimators' input gradients (DESIGN: "one forward, several
+"""One spiking forward, several estimators' input gradients ("one forward, several
 backwards").
 
 :func:`input_gradients` runs *one* probed spiking forward that records every statistic the

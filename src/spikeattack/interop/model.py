@@ -18,7 +18,7 @@ Who runs the time loop (``time``):
   and runs its own loop over a T it fixes itself (snnTorch's tutorial style, or a
   SpikingJelly net that repeats its input). The rate network then runs through that loop
   too: T identical steps instead of one, so the rate path costs T times the rate network
-  instead of once (measured in ``benchmarks/interop_overhead.py``). ``timesteps`` must be the
+  instead of once (measured in ``perf/interop_overhead.py``). ``timesteps`` must be the
   network's own T; it cannot be overridden.
 
 Default: ``"sequence"`` when every converted neuron is multi-step, ``"step"`` when every one

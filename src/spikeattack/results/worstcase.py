@@ -1,4 +1,4 @@
-"""Worst case over gradient estimators, per attack (DESIGN.md "Scenarios"): the per-attack breakdown.
+"""Worst case over gradient estimators, per attack: the per-attack breakdown.
 
 Every estimator (STBP, BPTR, RGA, HART, CBA) crafts its own adversarial example for each
 test input. An input counts as *robust* only when the target classifies it correctly on
@@ -37,8 +37,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
 from .robust import clean_correct, robust_mask
-from .rows import (SCENARIO_KINDS, CellRecord, eps_key, estimator_label, format_eps, group_key, scenario_kind,
-                   threat_model)
+from .rows import (SCENARIO_KINDS, CellRecord, eps_key, estimator_label, group_key, threat_model)
 from .statistics import clopper_pearson, compare_paired
 
 ESTIMATOR_ORDER = ("cba", "bptr", "stbp", "rga", "hart", "exact")

@@ -16,13 +16,13 @@ white- vs black-box, cross-model transfer (named by the model kinds it holds), A
 ASR vs decay and vs T, the spike-shuffle test. A section without data is left out.
 """
 
-from .builder import ReportContext, build_document, load_report_inputs, report_headline, write_report
+from ..store import STORE_NAME
+from .builder import build_document, load_report_inputs, report_headline, write_report
+from .context import ReportContext
 from .document import Document
 from .plots import PLOTS_HINT
 from .sections import HART_COLUMNS, HART_HEADER, sweep_families
 from .stats import pct
-
-from ..store import STORE_NAME
 
 __all__ = ["Document", "HART_COLUMNS", "HART_HEADER", "PLOTS_HINT", "ReportContext", "STORE_NAME", "build_document",
            "load_report_inputs", "pct", "report_headline", "sweep_families", "write_report"]

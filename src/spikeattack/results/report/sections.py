@@ -9,14 +9,13 @@ inputs than every other estimator of its row, else the row is a tie.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..rows import eps_key, estimator_label, format_eps, scenario_kind
 from .plots import PLOTS_HINT, order_key, plot_eps_grid, plot_headline, plot_sweep, plot_white_black
 from .stats import cell_asr, cell_robust, num, pct, with_ci
 
-if TYPE_CHECKING:
-    from .builder import ReportContext
+from .context import ReportContext
 
 HART_COLUMNS = ("cba", "bptr", "stbp", "rga", "hart")
 HART_HEADER = ("target", "attack", "eps", "scenario", "CBA", "BPTR", "STBP", "RGA", "HART", "worst case")
@@ -69,7 +68,7 @@ def eps_axis_label(rows: list[dict]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- headline
-def section_headline(ctx: "ReportContext") -> None:
+def section_headline(ctx: ReportContext) -> None:
     d = ctx.doc
     d.heading(2, "Headline: per-input worst-case robust accuracy")
     if not ctx.headline:
@@ -119,7 +118,7 @@ def section_headline(ctx: "ReportContext") -> None:
 
 
 # ---------------------------------------------------------------------------------------------- hygiene
-def section_hygiene(ctx: "ReportContext") -> None:
+def section_hygiene(ctx: ReportContext) -> None:
     d = ctx.doc
     d.heading(2, "Evaluation hygiene")
     if not ctx.rows:
@@ -143,7 +142,7 @@ def section_hygiene(ctx: "ReportContext") -> None:
 
 
 # ---------------------------------------------------------------------------------------------- models
-def section_models(ctx: "ReportContext") -> None:
+def section_models(ctx: ReportContext) -> None:
     d = ctx.doc
     d.heading(2, "Models")
     if not ctx.models:
@@ -161,7 +160,7 @@ def section_models(ctx: "ReportContext") -> None:
 
 
 # ---------------------------------------------------------------------------------------------- breakdowns
-def section_worst_case(ctx: "ReportContext") -> None:
+def section_worst_case(ctx: ReportContext) -> None:
     d = ctx.doc
     d.heading(2, "Breakdown per attack: worst case over estimators")
     if not ctx.groups and not ctx.errors:
@@ -185,7 +184,7 @@ def section_worst_case(ctx: "ReportContext") -> None:
         d.bullets(ctx.errors)
 
 
-def section_estimators(ctx: "ReportContext") -> None:
+def section_estimators(ctx: ReportContext) -> None:
     d = ctx.doc
     d.heading(2, "Estimator comparison (HART Tables 2/3 layout)")
     rows_in = [r for r in ctx.rows if scenario_kind(r["scenario"]) in ("white-box", "black-box")
@@ -221,7 +220,7 @@ def section_estimators(ctx: "ReportContext") -> None:
     d.table(header, rows, [False, False, True, False] + [True] * (len(header) - 4), bold)
 
 
-def section_results(ctx: "ReportContext") -> None:
+def section_results(ctx: ReportContext) -> None:
     d = ctx.doc
     d.heading(2, "Full results")
     if not ctx.rows:
@@ -242,7 +241,7 @@ def section_results(ctx: "ReportContext") -> None:
 
 
 # ---------------------------------------------------------------------------------------------- transfer
-def section_white_black(ctx: "ReportContext") -> None:
+def section_white_black(ctx: ReportContext) -> None:
     d = ctx.doc
     d.heading(2, "White-box vs black-box")
     white = {(r["experiment"], r["target"], r["attack"], estimator_label(r), eps_key(r["eps"])): r
@@ -287,7 +286,7 @@ def section_white_black(ctx: "ReportContext") -> None:
         d.image(path, f"White- vs black-box ASR on {name} (same estimator and eps; one panel per attack and eps).")
 
 
-def cross_title(ctx: "ReportContext", cross: list[dict]) -> str:
+def cross_title(ctx: ReportContext, cross: list[dict]) -> str:
     """``Cross-model transfer: ANN → SNN, SNN → ANN`` — named by the model kinds it holds."""
     pairs = []
     for r in cross:
@@ -299,7 +298,7 @@ def cross_title(ctx: "ReportContext", cross: list[dict]) -> str:
     return "Cross-model transfer: " + ", ".join(sorted(pairs))
 
 
-def section_cross(ctx: "ReportContext") -> None:
+def section_cross(ctx: ReportContext) -> None:
     cross = [r for r in ctx.rows if r["scenario"].startswith("cross")]
     d = ctx.doc
     d.heading(2, cross_title(ctx, cross) if cross else "Cross-model transfer")
@@ -329,7 +328,7 @@ def section_cross(ctx: "ReportContext") -> None:
 
 
 # ---------------------------------------------------------------------------------------------- curves
-def section_eps_plots(ctx: "ReportContext") -> None:
+def section_eps_plots(ctx: ReportContext) -> None:
     d = ctx.doc
     d.heading(2, "ASR vs eps")
     series: dict[tuple, list[dict]] = {}
@@ -420,7 +419,7 @@ def _split_by_base(members: list[dict]) -> list[list[dict]]:
     return list(parts.values())
 
 
-def section_sweep(ctx: "ReportContext", field_name: str, title: str, axis: str) -> None:
+def section_sweep(ctx: ReportContext, field_name: str, title: str, axis: str) -> None:
     d = ctx.doc
     d.heading(2, title)
     found = []
@@ -464,7 +463,7 @@ def section_sweep(ctx: "ReportContext", field_name: str, title: str, axis: str) 
             d.image(path, f"White-box ASR vs {field_name}: {family} (one panel per attack).")
 
 
-def section_shuffle(ctx: "ReportContext") -> None:
+def section_shuffle(ctx: ReportContext) -> None:
     d = ctx.doc
     d.heading(2, "Spike-shuffle test")
     if not ctx.shuffles:

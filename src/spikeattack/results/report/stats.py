@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..statistics import clopper_pearson
 from ..intervals import cell_counts
 
 
@@ -24,13 +23,6 @@ def with_ci(value: float | None, ci: Sequence[float] | None, digits: int = 1) ->
     if ci is None:
         return pct(value, digits)
     return f"{pct(value, digits)} [{pct(ci[0], digits)}, {pct(ci[1], digits)}]"
-
-
-def rate_ci(successes: int, n: int, digits: int = 1) -> str | None:
-    """``successes / n`` with its interval; None when ``n == 0``."""
-    if not n:
-        return None
-    return with_ci(successes / n, clopper_pearson(successes, n), digits)
 
 
 def cell_asr(row: dict[str, Any]) -> str | None:
