@@ -6,8 +6,9 @@ every attack, estimator, ``evaluate`` and the bench accept.
 teaches it another neuron type; ``load_foreign_model`` builds one from user code + weights.
 """
 
+from .foreign import READOUTS, TIMES, ForeignModel
 from .loading import load_factory, load_foreign_model
-from .model import READOUTS, TIMES, ForeignModel, wrap
+from .model import wrap
 from .registry import convert_neurons, foreign_spiking_modules, register_neuron
 
 __all__ = ["READOUTS", "TIMES", "ForeignModel", "wrap", "convert_neurons", "foreign_spiking_modules",

@@ -27,9 +27,10 @@ from typing import Callable
 from torch import nn
 
 from ..neurons import LIFNeuron, ReLUNeuron
+from .frameworks import used_frameworks
 
 Adapter = Callable[[nn.Module], LIFNeuron]
-_ADAPTERS: dict[type, Adapter] = {}
+_REGISTERED: dict[type, Adapter] = {}  # register_neuron's; they win over a framework's own
 _NAME_HINT = re.compile(r"neuron|node|leak|lif|spik", re.IGNORECASE)
 
 
@@ -41,22 +42,22 @@ def register_neuron(neuron_type: type, adapter: Adapter) -> None:
         raise ValueError(f"neuron_type: {neuron_type.__name__} is already a spikeattack neuron")
     if not callable(adapter):
         raise ValueError(f"adapter: expected a callable module -> LIFNeuron, got {type(adapter).__name__}")
-    _ADAPTERS[neuron_type] = adapter
+    _REGISTERED[neuron_type] = adapter
 
 
-def _load_builtin_adapters(module: nn.Module) -> None:
-    """Register the SpikingJelly / snnTorch adapters once a model uses those frameworks."""
-    roots = {type(m).__module__.split(".")[0] for m in module.modules()}
-    if "spikingjelly" in roots:
-        from . import spikingjelly  # noqa: F401  (registers on import)
-    if "snntorch" in roots:
-        from . import snntorch  # noqa: F401
+def adapters_for(module: nn.Module) -> dict[type, Adapter]:
+    """The adapters that apply to ``module``: its frameworks' ``ADAPTERS``, then the registered ones."""
+    merged: dict[type, Adapter] = {}
+    for framework in used_frameworks(module):
+        merged.update(framework.ADAPTERS)
+    merged.update(_REGISTERED)
+    return merged
 
 
-def _is_spiking(m: nn.Module) -> bool:
+def _is_spiking(m: nn.Module, adapters: dict[type, Adapter]) -> bool:
     if isinstance(m, (LIFNeuron, ReLUNeuron)):
         return False
-    if type(m) in _ADAPTERS:
+    if type(m) in adapters:
         return True
     for base in type(m).__mro__:
         where = base.__module__ or ""
@@ -72,11 +73,12 @@ def _is_spiking(m: nn.Module) -> bool:
 def foreign_spiking_modules(module: nn.Module) -> list[str]:
     """``"path (Type)"`` for every spiking module of ``module`` that is not a spikeattack neuron."""
     out, seen = [], set()
+    adapters = adapters_for(module)
     for name, m in module.named_modules():
         if id(m) in seen:
             continue
         seen.add(id(m))
-        if _is_spiking(m):
+        if _is_spiking(m, adapters):
             out.append(f"{name or '<root>'} ({type(m).__module__}.{type(m).__name__})")
     return out
 
@@ -95,10 +97,10 @@ def convert_neurons(module: nn.Module) -> list[LIFNeuron]:
 
     Raises ``ValueError`` naming the type of any spiking module left that no adapter knows.
     """
-    _load_builtin_adapters(module)
+    adapters = adapters_for(module)
     converted: dict[int, LIFNeuron] = {}
     for name, m in list(module.named_modules()):
-        adapter = _ADAPTERS.get(type(m))
+        adapter = adapters.get(type(m))
         if adapter is None or not name:
             continue
         if id(m) not in converted:
@@ -108,7 +110,7 @@ def convert_neurons(module: nn.Module) -> list[LIFNeuron]:
                                  f"got {type(new).__name__}")
             converted[id(m)] = new
         _set_child(module, name, converted[id(m)])
-    if _ADAPTERS.get(type(module)) is not None:
+    if adapters.get(type(module)) is not None:
         raise ValueError(f"model: {type(module).__name__} is a bare neuron; wrap a network that contains it")
     unknown = foreign_spiking_modules(module)
     if unknown:
