@@ -12,7 +12,7 @@ Who runs the time loop (``time``):
   and runs its own loop over a T it fixes itself (snnTorch's tutorial style, or SpikingJelly's
   tutorial CSNN that repeats its input). The rate network then runs through that loop too:
   T identical steps instead of one, so the rate path costs T times the rate network instead
-  of once (measured in ``perf/interop_overhead.py``). ``timesteps`` must be the network's
+  of once (measured by the ``interop_overhead.py`` performance script). ``timesteps`` must be the network's
   own T; it cannot be overridden.
 
 ``readout`` turns the network's output into logits ``[B, classes]``: ``"mean"`` (time average

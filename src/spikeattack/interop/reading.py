@@ -172,15 +172,17 @@ class Reading:
         return f"time={self.time!r}" + (f", readout={readout!r}" if readout is not None else "")
 
 
-def check_steps(reading: Reading, ran: set[int], timesteps: int) -> bool:
-    """Whether every neuron that ran ran ``timesteps`` steps; sets the problem if not."""
+def check_steps(reading: Reading, ran: set[int], timesteps: int, batch: int) -> bool:
+    """Whether every neuron that ran ran ``timesteps`` steps; sets the problem if not (blaming
+    ``timesteps`` for a loop of the network's own that runs another T, else ``time``)."""
     if ran == {timesteps}:
         return True
     if not ran:
         reading.problem, reading.blame = "no spiking neuron ran", "time"
         return False
     reading.problem = f"the neurons ran {'/'.join(map(str, sorted(ran)))} step(s) per forward, not timesteps={timesteps}"
-    reading.blame = "timesteps" if reading.time == "inside" and len(ran) == 1 and ran != {1} else "time"
+    own_loop = reading.time == "inside" and len(ran) == 1 and not ran & {1, batch}
+    reading.blame = "timesteps" if own_loop else "time"
     return False
 
 
@@ -230,7 +232,7 @@ def read(model: ForeignModel, neurons: list[LIFNeuron], time: str, readout: Read
     except Exception as exc:  # the user's code, under a reading that may not be its own
         reading.problem, reading.blame, reading.error = one_line(exc), "input_shape", exc
         return reading
-    if not check_steps(reading, steps_run(neurons, calls), model.timesteps):
+    if not check_steps(reading, steps_run(neurons, calls), model.timesteps, batch):
         return reading
     if readout is None:
         matrix = isinstance(output, torch.Tensor) and output.dim() == 2
@@ -254,7 +256,7 @@ def refusal(readings: list[Reading], time: str | None, readout: Readout | None, 
         blame = ["num_classes"]
     elif ran:
         blame = list(dict.fromkeys(r.blame for r in ran))
-        if time is None and "time" not in blame:
+        if len(readings) > 1 and "time" not in blame:  # there was a choice of time
             blame.append("time")
     else:  # every reading raised inside the user's code: the input, or (if there was a choice) the reading
         blame = ["input_shape", "time"] if time is not None or len(readings) > 1 else ["input_shape"]
