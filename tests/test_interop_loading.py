@@ -239,7 +239,8 @@ def test_factory_results_are_checked(tmp_path):
                                  neuron.IFNode(step_mode="m"), layer.Linear(16, 5, step_mode="m"))
     '''))
     common = dict(timesteps=4, input_shape=(1, 8, 8), num_classes=10)
-    with pytest.raises(ValueError, match=r"^factory: .*odd\.py:typo returned a dict with unknown key\(s\) \['timestep'\]"):
+    with pytest.raises(ValueError, match=r"^factory: .*odd\.py:typo returned a dict with unknown key\(s\) "
+                                         r"\['timestep'\]"):
         load_foreign_model(f"{tmp_path}/odd.py:typo", None, **common)
     with pytest.raises(ValueError, match=r"^factory: .*odd\.py:nothing returned NoneType"):
         load_foreign_model(f"{tmp_path}/odd.py:nothing", None, **common)

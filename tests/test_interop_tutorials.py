@@ -342,7 +342,9 @@ def test_snntorch_tutorial5_loop_inside_forward(digits):
 # ---------------------------------------------------------------- through a factory and the CLI
 def test_tutorial_csnn_through_a_factory_and_the_cli(sj_csnn, digits, tmp_path, capsys):
     factory = ("import torch\nfrom torch import nn\nfrom spikingjelly.activation_based import functional, layer, "
-               "neuron, surrogate\n\n\n" + inspect.getsource(CSNN) + "\n\ndef csnn():\n    return CSNN(T=4, channels=8)\n")
+               "neuron, surrogate\n\n\n" + inspect.getsource(CSNN)
+               + "\n\ndef csnn():\n    return CSNN(T=4, channels=8)\n"
+               + "\n\ndef csnn_t4():\n    return {'model': CSNN(T=4, channels=8), 'timesteps': 4}\n")
     (tmp_path / "nets.py").write_text(factory)
     torch.save(sj_csnn.state_dict(), tmp_path / "csnn.pth")
     x, y = digits[1]
@@ -355,3 +357,9 @@ def test_tutorial_csnn_through_a_factory_and_the_cli(sj_csnn, digits, tmp_path, 
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n"] == len(y)
     assert result["clean_accuracy"] == pytest.approx(float((own == y).float().mean()), abs=1e-6)
+    # the standard evaluation refuses --timesteps: a factory that returns its T is enough
+    assert main(["evaluate", str(tmp_path / "csnn.pth"), "--factory", f"{tmp_path}/nets.py:csnn_t4", "--dataset",
+                 "digits", "--version", "standard", "--eps", "0.1", "--limit", "12", "--json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == 12
+    assert result["clean_accuracy"] == pytest.approx(float((own[:12] == y[:12]).float().mean()), abs=1e-6)

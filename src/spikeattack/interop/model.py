@@ -125,8 +125,8 @@ def wrap(model: nn.Module, *, timesteps: int, input_shape: tuple[int, int, int],
     if not bool(torch.isfinite(reading.logits).all()):
         raise ValueError(f"model: the network's logits on a probe batch are not finite (NaN or inf) "
                          f"with {reading.name}")
-    config = config.replace(arch_options={"time": reading.time,
-                                          "readout": reading.readout if isinstance(reading.readout, str) else "callable"})
+    readout_name = reading.readout if isinstance(reading.readout, str) else "callable"
+    config = config.replace(arch_options={"time": reading.time, "readout": readout_name})
     wrapped = ForeignModel(body, neurons, config, reading.time, reading.readout).to(device).eval()
     original = copy.deepcopy(model).to(device).eval()
     check_against_original(wrapped, original, probe, reading)

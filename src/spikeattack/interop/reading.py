@@ -180,7 +180,8 @@ def check_steps(reading: Reading, ran: set[int], timesteps: int, batch: int) -> 
     if not ran:
         reading.problem, reading.blame = "no spiking neuron ran", "time"
         return False
-    reading.problem = f"the neurons ran {'/'.join(map(str, sorted(ran)))} step(s) per forward, not timesteps={timesteps}"
+    counts = "/".join(map(str, sorted(ran)))
+    reading.problem = f"the neurons ran {counts} step(s) per forward, not timesteps={timesteps}"
     own_loop = reading.time == "inside" and len(ran) == 1 and not ran & {1, batch}
     reading.blame = "timesteps" if own_loop else "time"
     return False

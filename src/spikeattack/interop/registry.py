@@ -9,8 +9,10 @@ that computes what ``module`` computes *and is called the same way*:
 - :class:`~spikeattack.neurons.MembraneLIFNeuron` for a neuron handed its membrane
   (``(x_t, mem)`` in, ``(s_t, mem)`` out).
 
-An adapter raises ``ValueError`` naming the option it cannot express. Types match
-exactly: a subclass of a registered type may change the dynamics, so it is *not*
+SpikingJelly's and snnTorch's own adapters come from their modules' ``ADAPTERS`` dicts,
+merged (:func:`adapters_for`) only for a network that uses that framework; registered
+adapters win over them. An adapter raises ``ValueError`` naming the option it cannot
+express. Types match exactly: a subclass of a registered type may change the dynamics, so it is *not*
 adapted and counts as not understood.
 
 :func:`foreign_spiking_modules` lists the spiking modules of a network that are not
