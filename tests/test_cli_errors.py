@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from spikeattack.bench.experiment import parse_experiment
-from spikeattack.bench.store import ResultsStore
+from spikeattack.results.store import ResultsStore
 from spikeattack.cli.common import apply_threads
 from spikeattack.cli.main import main
 from spikeattack.models import ModelConfig, build_model
@@ -459,8 +459,8 @@ def _images(n=4):
 @pytest.mark.parametrize("poison", [math.nan, math.inf, -math.inf])
 def test_non_finite_images_are_refused_everywhere(model, poison):
     from spikeattack.attacks import make_attack
-    from spikeattack.bench import evaluate
-    from spikeattack.training import accuracy
+    from spikeattack.evaluation import evaluate
+    from spikeattack.evaluation import accuracy
 
     x, y = _images()
     x[1, 0, 3, 3] = poison
@@ -486,8 +486,8 @@ def test_float64_input_is_refused_with_the_fix_named(model):
 
 def test_empty_batches_and_zero_batch_size_are_refused(model):
     from spikeattack.attacks import make_attack
-    from spikeattack.bench import evaluate
-    from spikeattack.training import accuracy
+    from spikeattack.evaluation import evaluate
+    from spikeattack.evaluation import accuracy
 
     x, y = _images()
     with pytest.raises(ValueError, match="x: empty batch"):

@@ -147,9 +147,9 @@ spike_shuffle = true
 
 def test_bench_and_report_with_user_models(user_files, tmp_path):
     from spikeattack.bench.experiment import ExperimentError, parse_experiment
-    from spikeattack.bench.report import write_report
+    from spikeattack.results.report import write_report
     from spikeattack.bench.runner import run_experiment
-    from spikeattack.bench.store import ResultsStore
+    from spikeattack.results.store import ResultsStore
 
     ns = {}
     exec(FACTORY, ns)

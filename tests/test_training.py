@@ -3,7 +3,8 @@ import torch
 
 from spikeattack.data import load_dataset
 from spikeattack.models import ModelConfig, build_model
-from spikeattack.training import TrainConfig, accuracy, load_checkpoint, read_checkpoint, save_checkpoint, train_model
+from spikeattack.evaluation import accuracy
+from spikeattack.training import TrainConfig, load_checkpoint, read_checkpoint, save_checkpoint, train_model
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from .base import Attack, check_number
 
 class RandomNoise(Attack):
     name = "noise"
-    uses_gradient = False
+    parameters = Attack.parameters + ("eps",)
 
     def __init__(self, model, *, eps: float = 8 / 255, **kwargs) -> None:
         super().__init__(model, **kwargs)

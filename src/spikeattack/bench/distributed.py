@@ -39,7 +39,7 @@ import torch
 
 from ..training import load_checkpoint, save_checkpoint
 from .experiment import Cell, Experiment, digest
-from .metrics import PerInput, Summary, summarize
+from ..evaluation.metrics import PerInput, Summary, summarize
 from .runner import RunReport, Runner
 
 #: spike-domain metrics that evaluate() averages over inputs, weighted by batch size

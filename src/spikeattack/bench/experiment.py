@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import itertools
 import json
 import math
@@ -75,7 +74,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from ..attacks import ATTACKS, Attack
+from ..attacks import ATTACKS, attack_parameters
 from ..data import DATASETS
 from ..gradients import ESTIMATORS
 from ..models import ARCHS, ModelConfig
@@ -195,15 +194,18 @@ class Experiment:
         return self.models[name].key(self.data, self)
 
 
-def attack_parameters(name: str) -> set[str]:
-    """Keyword parameters attack ``name`` takes: its own and those of the shared base class."""
-    own = set(inspect.signature(ATTACKS[name].__init__).parameters)
-    base = set(inspect.signature(Attack.__init__).parameters)
-    return (own | base) - {"self", "model", "kwargs"}
-
-
 def attack_takes_eps(name: str) -> bool:
     return "eps" in attack_parameters(name)
+
+
+def cell_gradient(cell: "Cell", spiking: bool) -> dict[str, Any]:
+    """The ``grad``/``grad_params`` keywords of a cell's attack on a crafting model (none for a
+    gradient-free attack; the exact gradient, i.e. no estimator, for an ANN)."""
+    if not ATTACKS[cell.attack].uses_gradient:
+        return {}
+    if not spiking or cell.grad in ("exact", "none"):
+        return {}
+    return {"grad": cell.grad, "grad_params": cell.grad_params}
 
 
 RESERVED = "#@=,"  # generated names: "snn#seed1" (black-box twin), "snn@decay=0.5,timesteps=4" (sweep member)
@@ -630,9 +632,8 @@ def _check_cell(check: _Checker, cell: Cell, source: ModelSpec, stand_ins: _Stan
     built.add(signature)
     if cell.eps is not None:
         params["eps"] = cell.eps
-    grad = cell.grad if spiking and cell.grad not in ("exact", "none") else None
     try:
-        make_attack(cell.attack, model, grad=grad, grad_params=cell.grad_params if spiking else None, **params)
+        make_attack(cell.attack, model, **cell_gradient(cell, spiking), **params)
     except (TypeError, ValueError) as exc:
         key = _error_key(exc)
         if key == "eps":

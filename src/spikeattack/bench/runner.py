@@ -26,22 +26,18 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from ..attacks import ATTACKS, make_attack
+from ..attacks import ATTACKS, attack_parameters, make_attack
 from ..data import ImageDataset, load_dataset
 from ..device import resolve_device
 from ..io import file_lock
 from ..models import ModelConfig, SpikingModel, build_model
-from ..training import TrainConfig, accuracy, load_checkpoint, save_checkpoint, train_model
-from .analyses import shuffles_time, spike_shuffle_accuracy
-from .evaluate import evaluate
-from .metrics import PerInput, Summary
+from ..evaluation import accuracy, evaluate, tune_estimator
+from ..evaluation.analyses import shuffles_time, spike_shuffle_accuracy
+from ..evaluation.metrics import PerInput, Summary
+from ..training import TrainConfig, load_checkpoint, save_checkpoint, train_model
 from .sharing import shared_groups, sharing
-from .tune import tune_estimator
-from .experiment import Cell, Experiment, ModelSpec, attack_parameters, digest
-from .store import ResultsStore
-
-STORE_NAME = "results.sqlite"
-
+from .experiment import Cell, Experiment, ModelSpec, cell_gradient, digest
+from ..results.store import STORE_NAME, ResultsStore
 
 @dataclass
 class RunReport:
@@ -181,9 +177,7 @@ class Runner:
             params["eps"] = cell.eps
 
         def factory(model: SpikingModel):
-            grad = cell.grad if model.is_spiking and cell.grad not in ("exact", "none") else None
-            grad_params = cell.grad_params if model.is_spiking else None
-            return make_attack(cell.attack, model, grad=grad, grad_params=grad_params,
+            return make_attack(cell.attack, model, **cell_gradient(cell, model.is_spiking),
                                **({"seed": self.exp.seed} | params))
 
         return factory
@@ -196,9 +190,9 @@ class Runner:
             start, stop = inputs
             x, y = (x[:, start:stop] if self.data.is_sequence else x[start:stop]), y[start:stop]
         start_time = time.perf_counter()
-        summary, per = evaluate(target, (x, y), self.attack_factory(cell), None if source is target else source,
-                                seed=self.exp.seed, batch_size=self.batch_size, amp=cell.amp)
-        return summary, per, time.perf_counter() - start_time
+        result = evaluate(target, (x, y), self.attack_factory(cell), None if source is target else source,
+                          seed=self.exp.seed, batch_size=self.batch_size, amp=cell.amp, keep_examples=False)
+        return result.summary, result.per_input, time.perf_counter() - start_time
 
     @property
     def batch_size(self) -> int:

@@ -8,7 +8,8 @@ import os
 import torch
 
 from ..neurons import RESETS
-from ..training import accuracy, read_checkpoint, save_checkpoint
+from ..evaluation import accuracy
+from ..training import read_checkpoint, save_checkpoint
 from ..training.conversion import METHODS, convert_ann_to_snn
 from ..io import check_output_file
 from .common import add_data_args, add_output_args, check_memory, emit, info

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..data import load_dataset
-from ..training import accuracy, load_checkpoint
+from ..evaluation import accuracy
+from ..training import load_checkpoint
 from .common import (add_data_args, add_factory_args, add_output_args, check_memory, data_kwargs, emit,
                      load_user_model, pick_device)
 

@@ -12,28 +12,22 @@ that computes what ``module`` computes *and is called the same way*:
 SpikingJelly's and snnTorch's own adapters come from their modules' ``ADAPTERS`` dicts,
 merged (:func:`adapters_for`) only for a network that uses that framework; registered
 adapters win over them. An adapter raises ``ValueError`` naming the option it cannot
-express. Types match exactly: a subclass of a registered type may change the dynamics, so it is *not*
-adapted and counts as not understood.
-
-:func:`foreign_spiking_modules` lists the spiking modules of a network that are not
-spikeattack neurons: registered types, anything in SpikingJelly's ``neuron`` package,
-subclasses of snnTorch's ``SpikingNeuron``, and leaf modules outside torch whose class
-name says neuron/node/leak/LIF/spik. The rate-path estimators refuse a model holding one.
+express. Types match exactly: a subclass of a registered type may change the dynamics, so
+it is *not* adapted and counts as not understood (a spiking module left after the
+conversion, :func:`spikeattack.neurons.foreign_spiking_modules`, is a ``ValueError``).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 from torch import nn
 
-from ..neurons import LIFNeuron, ReLUNeuron
+from ..neurons import LIFNeuron, foreign_spiking_modules, register_foreign_neuron_type
 from .frameworks import used_frameworks
 
 Adapter = Callable[[nn.Module], LIFNeuron]
 _REGISTERED: dict[type, Adapter] = {}  # register_neuron's; they win over a framework's own
-_NAME_HINT = re.compile(r"neuron|node|leak|lif|spik", re.IGNORECASE)
 
 
 def register_neuron(neuron_type: type, adapter: Adapter) -> None:
@@ -45,6 +39,7 @@ def register_neuron(neuron_type: type, adapter: Adapter) -> None:
     if not callable(adapter):
         raise ValueError(f"adapter: expected a callable module -> LIFNeuron, got {type(adapter).__name__}")
     _REGISTERED[neuron_type] = adapter
+    register_foreign_neuron_type(neuron_type)
 
 
 def adapters_for(module: nn.Module) -> dict[type, Adapter]:
@@ -54,35 +49,6 @@ def adapters_for(module: nn.Module) -> dict[type, Adapter]:
         merged.update(framework.ADAPTERS)
     merged.update(_REGISTERED)
     return merged
-
-
-def _is_spiking(m: nn.Module, adapters: dict[type, Adapter]) -> bool:
-    if isinstance(m, (LIFNeuron, ReLUNeuron)):
-        return False
-    if type(m) in adapters:
-        return True
-    for base in type(m).__mro__:
-        where = base.__module__ or ""
-        if where.startswith("spikingjelly.activation_based.neuron"):
-            return True
-        if where.startswith("snntorch") and base.__name__ == "SpikingNeuron":
-            return True
-    where = type(m).__module__ or ""
-    native = where.startswith(("torch.", "spikeattack.", "spikingjelly.", "snntorch."))
-    return not native and not any(True for _ in m.children()) and bool(_NAME_HINT.search(type(m).__name__))
-
-
-def foreign_spiking_modules(module: nn.Module) -> list[str]:
-    """``"path (Type)"`` for every spiking module of ``module`` that is not a spikeattack neuron."""
-    out, seen = [], set()
-    adapters = adapters_for(module)
-    for name, m in module.named_modules():
-        if id(m) in seen:
-            continue
-        seen.add(id(m))
-        if _is_spiking(m, adapters):
-            out.append(f"{name or '<root>'} ({type(m).__module__}.{type(m).__name__})")
-    return out
 
 
 def _set_child(root: nn.Module, path: str, new: nn.Module) -> None:

@@ -28,9 +28,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-from ..evaluation.statistics import clopper_pearson
-from .worstcase import (WorstCase, aligned_labels, eps_key, estimator_label, estimator_order, per_attack_minimum,
-                        scenario_kind, strongest, strongest_label, threat_model, worst_case_groups)
+from .robust import broken_mask, clean_correct, robust_mask
+from .rows import budget_key, eps_key, estimator_label, scenario_kind
+from .statistics import clopper_pearson
+from .worstcase import (WorstCase, aligned_labels, estimator_order, per_attack_minimum, strongest, strongest_label,
+                        worst_case_groups)
 
 
 NO_GRADIENT = ("none",)  # the random-noise baseline's estimator column
@@ -95,14 +97,11 @@ class Headline:
                                "strongest_estimator": self.strongest_estimator} | self.intervals()
 
 
-def _key(row: dict[str, Any]) -> tuple:
-    return (row.get("experiment", ""), row["target"], threat_model(row), eps_key(row["eps"]))
+_key = budget_key
 
 
 def _robust_flags(rows: list[dict[str, Any]], labels: list[int]) -> list[bool]:
-    n = len(labels)
-    return [all(r["per_input"]["clean_pred"][i] == labels[i] and r["per_input"]["adv_pred"][i] == labels[i]
-                for r in rows) for i in range(n)]
+    return robust_mask(labels, [r["per_input"]["clean_pred"] for r in rows], [r["per_input"]["adv_pred"] for r in rows])
 
 
 def per_input_worst_case(rows: list[dict[str, Any]], transfer: list[dict[str, Any]] = (),
@@ -122,14 +121,14 @@ def per_input_worst_case(rows: list[dict[str, Any]], transfer: list[dict[str, An
                          f"(experiment, target, norm, eps), got keys {sorted(map(str, keys))}")
     key = keys.pop()
     n, labels = aligned_labels(rows + transfer, key)
-    clean_ok = [all(r["per_input"]["clean_pred"][i] == labels[i] for r in rows) for i in range(n)]
+    clean_ok = clean_correct(labels, [r["per_input"]["clean_pred"] for r in rows])
     correct = [i for i in range(n) if clean_ok[i]]
     robust = _robust_flags(rows, labels)
     broken: dict[str, list[bool]] = {}  # per estimator: misclassified after some attack crafted with it
     by_attack: dict[str, list[bool]] = {}
     for r in rows:
-        adv = r["per_input"]["adv_pred"]
-        wrong = [adv[i] != labels[i] for i in correct]
+        fooled = broken_mask(labels, [r["per_input"]["adv_pred"]])
+        wrong = [fooled[i] for i in correct]
         if r["grad"] not in NO_GRADIENT and r["attack"].split("@")[0] not in GRADIENT_FREE:
             label = estimator_label(r)
             broken[label] = [a or b for a, b in zip(broken.get(label, [False] * len(correct)), wrong)]

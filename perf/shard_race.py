@@ -54,7 +54,7 @@ params = { steps = 2 }
 
 def race(run: Path, experiment: Path) -> tuple[bool, str]:
     from spikeattack.bench.experiment import parse_experiment
-    from spikeattack.bench.store import ResultsStore
+    from spikeattack.results.store import ResultsStore
 
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
                OMP_NUM_THREADS="1")

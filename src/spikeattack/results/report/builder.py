@@ -8,13 +8,13 @@ from pathlib import Path
 from ...io import write_text
 from ..headline import Headline, headline
 from ..hygiene import Flag, hygiene_flags
-from ..store import ResultsStore
-from ..worstcase import WorstCase, eps_key, group_key, worst_case_groups
+from ..store import STORE_NAME, ResultsStore
+from ..rows import eps_key, group_key
+from ..worstcase import WorstCase, worst_case_groups
 from .document import Document
 from .plots import Plotter
 from .sections import SECTIONS
 
-STORE_NAME = "results.sqlite"
 
 
 class _Names:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ...evaluation.statistics import clopper_pearson
+from ..statistics import clopper_pearson
 from ..intervals import cell_counts
 
 

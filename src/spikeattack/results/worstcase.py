@@ -36,52 +36,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
-from ..evaluation.statistics import clopper_pearson, compare_paired
+from .robust import clean_correct, robust_mask
+from .rows import (SCENARIO_KINDS, CellRecord, eps_key, estimator_label, format_eps, group_key, scenario_kind,
+                   threat_model)
+from .statistics import clopper_pearson, compare_paired
 
-SCENARIO_KINDS = ("white-box", "black-box", "cross")
 ESTIMATOR_ORDER = ("cba", "bptr", "stbp", "rga", "hart", "exact")
-
-
-def scenario_kind(scenario: str) -> str:
-    """``white-box`` | ``black-box`` | ``cross`` (for ``cross:<model>``)."""
-    return "cross" if scenario.startswith("cross") else scenario
-
-
-def eps_key(eps: float | None) -> float | None:
-    """Epsilons as group keys (robust to float noise from JSON/SQLite round trips)."""
-    return None if eps is None else round(float(eps), 12)
-
-
-def threat_model(row: dict[str, Any]) -> str:
-    """The norm of a row's budget: ``linf`` | ``l2`` (``attack_config["norm"]``), ``spikes`` for spike-domain attacks.
-
-    Rows are only combined per input within one threat model: an L2 and an Linf attack at the
-    same numeric eps are different budgets.
-    """
-    norm = ((row.get("config") or {}).get("attack_config") or {}).get("norm")
-    if norm:
-        return str(norm).lower()
-    return "spikes" if row["attack"].split("@")[0].startswith("spike") else "linf"
-
-
-def format_eps(eps: float | None) -> str:
-    return "—" if eps is None else f"{eps:g}"
-
-
-def estimator_label(row: dict[str, Any], with_source: bool = False) -> str:
-    """The estimator of a row as shown in reports: ``rga``, ``hart(gamma=0.5)``, ``ann:exact``."""
-    label = row["grad"]
-    params = (row.get("config") or {}).get("grad_params") or {}
-    if params:
-        label += "(" + ",".join(f"{k}={v}" for k, v in sorted(params.items())) + ")"
-    if with_source:
-        label = f"{row['source']}:{label}"
-    return label
-
-
-def group_key(row: dict[str, Any]) -> tuple:
-    return (row.get("experiment", ""), row["target"], scenario_kind(row["scenario"]), row["attack"],
-            eps_key(row["eps"]), threat_model(row))
 
 
 def strongest(success: dict[str, Sequence[bool]], level: float = 0.05) -> tuple[list[str], bool]:
@@ -192,11 +152,7 @@ def aligned_labels(rows: Sequence[dict[str, Any]], group: Any) -> tuple[int, lis
 
 def success_flags(row: dict[str, Any]) -> list[bool]:
     """Per input of a row: the attack reached its goal (fooled; targeted: sent to the target class)."""
-    per = row["per_input"]
-    adv, labels, target = per["adv_pred"], per["label"], per.get("target")
-    if target is None:
-        return [a != y for a, y in zip(adv, labels)]
-    return [a == t for a, t in zip(adv, target)]
+    return CellRecord.from_row(row).success
 
 
 def worst_case(rows: list[dict[str, Any]]) -> WorstCase:
@@ -222,14 +178,14 @@ def worst_case(rows: list[dict[str, Any]]) -> WorstCase:
         named.append((label, r))
     named.sort(key=lambda item: estimator_order(item[0]))
 
-    correct = [all(r["per_input"]["clean_pred"][i] == labels[i] for _, r in named) for i in range(n)]
+    records = [CellRecord.from_row(r) for _, r in named]
+    correct = clean_correct(labels, [c.clean_pred for c in records])
+    robust = robust_mask(labels, [c.clean_pred for c in records], [c.adv_pred for c in records])
     success: dict[str, list[bool]] = {}
     still: dict[str, list[bool]] = {}
-    for label, r in named:
-        success[label] = success_flags(r)
-        adv = r["per_input"]["adv_pred"]
-        still[label] = [adv[i] == labels[i] for i in range(n)]
-    robust = [correct[i] and all(still[lab][i] for lab, _ in named) for i in range(n)]
+    for (label, _), record in zip(named, records):
+        success[label] = record.success
+        still[label] = [record.adv_pred[i] == labels[i] for i in range(n)]
     correct_idx = [i for i in range(n) if correct[i]]
     n_correct = len(correct_idx)
     fooled = {lab: sum(success[lab][i] for i in correct_idx) for lab, _ in named}

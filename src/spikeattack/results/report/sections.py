@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..worstcase import eps_key, estimator_label, format_eps, scenario_kind
+from ..rows import eps_key, estimator_label, format_eps, scenario_kind
 from .plots import PLOTS_HINT, order_key, plot_eps_grid, plot_headline, plot_sweep, plot_white_black
 from .stats import cell_asr, cell_robust, num, pct, with_ci
 

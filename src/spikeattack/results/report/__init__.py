@@ -22,7 +22,7 @@ from .plots import PLOTS_HINT
 from .sections import HART_COLUMNS, HART_HEADER, sweep_families
 from .stats import pct
 
-STORE_NAME = "results.sqlite"
+from ..store import STORE_NAME
 
 __all__ = ["Document", "HART_COLUMNS", "HART_HEADER", "PLOTS_HINT", "ReportContext", "STORE_NAME", "build_document",
            "load_report_inputs", "pct", "report_headline", "sweep_families", "write_report"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from ..data import iterate_batches
 from ..models import SpikingModel
 from ..neurons import LIFNeuron
+from .accuracy import accuracy
 
 
 def shuffle_time(spikes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -25,8 +25,6 @@ def shuffle_time(spikes: torch.Tensor, generator: torch.Generator) -> torch.Tens
 def shuffles_time(model: SpikingModel) -> bool:
     """Whether every spiking layer emits its whole spike train at once (not one step per call,
     as a user model's single-step neurons do), so that it can be shuffled over time."""
-    from ..neurons import LIFNeuron
-
     return all(type(n) is LIFNeuron for n in model.spiking_neurons())
 
 
@@ -38,30 +36,21 @@ def spike_shuffle_accuracy(model: SpikingModel, x: torch.Tensor, y: torch.Tensor
     if not shuffles_time(model):
         raise ValueError("model: the spike-shuffle test needs multi-step neurons (a whole [T, B, ...] spike train "
                          "per call); this model's neurons run one step per call")
-    was_training = model.training
-    model.eval()
     generator = torch.Generator().manual_seed(seed)
-    device = next(model.parameters()).device
     if model.takes_sequence:
         x = x.transpose(0, 1)  # batch first for batching; iterate_batches restores [T, B, ...]
 
     def run(shuffle: bool) -> float:
-        reseed = getattr(model.encoder, "reseed", None)
-        if reseed is not None:
-            reseed()  # both passes see the same input spikes (Poisson coding)
+        model.encoder.reseed()  # both passes see the same input spikes (Poisson coding)
         hooks = []
         if shuffle:
             for neuron in model.spiking_neurons():
                 hooks.append(neuron.register_forward_hook(lambda m, inp, out: shuffle_time(out, generator)))
         try:
-            correct = torch.zeros((), dtype=torch.long, device=device)
-            for xb, yb in iterate_batches(x, y, batch_size, shuffle=False):
-                correct += (model(xb.to(device)).argmax(-1) == yb.to(device)).sum()
-            return int(correct) / max(len(y), 1)
+            return accuracy(model, x, y, batch_size=batch_size)
         finally:
             for h in hooks:
                 h.remove()
 
     clean, shuffled = run(False), run(True)
-    model.train(was_training)
     return {"accuracy": clean, "shuffled_accuracy": shuffled, "change": shuffled - clean}

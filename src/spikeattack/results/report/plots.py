@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from ..worstcase import ESTIMATOR_ORDER, format_eps
+from ..rows import format_eps
+from ..worstcase import ESTIMATOR_ORDER
 
 PLOTS_HINT = "Plots need matplotlib: `pip install spikeattack[plots]`."
 PLOT_PREFIXES = ("asr_vs_", "white_vs_black_", "robust_vs_")

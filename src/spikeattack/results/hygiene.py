@@ -50,8 +50,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..evaluation.statistics import compare_paired
-from .worstcase import eps_key, estimator_label, format_eps, scenario_kind, success_flags, threat_model
+from .statistics import compare_paired
+from .robust import broken_mask, clean_correct
+from .rows import CellRecord, attack_base, budget_key, eps_key, estimator_label, format_eps, scenario_kind
 
 VANISHING_SHARE = 0.05
 MIN_ASR_AT_LARGEST_EPS = 0.9
@@ -181,7 +182,7 @@ def _stronger(a: dict[str, Any], b: dict[str, Any], level: float = 0.05) -> bool
     if pa.get("adv_pred") is None or pb.get("adv_pred") is None or pa.get("label") != pb.get("label"):
         return a["metrics"]["asr"] > b["metrics"]["asr"] + TOL
     idx = [i for i, y in enumerate(pa["label"]) if pa["clean_pred"][i] == y and pb["clean_pred"][i] == y]
-    sa, sb = success_flags(a), success_flags(b)
+    sa, sb = CellRecord.from_row(a).success, CellRecord.from_row(b).success
     return compare_paired([sa[i] for i in idx], [sb[i] for i in idx], level=level).verdict == "a"
 
 
@@ -278,8 +279,7 @@ def eps_flags(rows: Iterable[dict[str, Any]], min_asr: float = MIN_ASR_AT_LARGES
     return flags
 
 
-def _attack_base(row: dict[str, Any]) -> str:
-    return row["attack"].split("@")[0]
+_attack_base = attack_base
 
 
 def _budget_groups(rows: Iterable[dict[str, Any]]) -> dict[tuple, list[dict]]:
@@ -289,20 +289,23 @@ def _budget_groups(rows: Iterable[dict[str, Any]]) -> dict[tuple, list[dict]]:
         per = r.get("per_input") or {}
         if r["scenario"] != "white-box" or r["eps"] is None or per.get("adv_pred") is None:
             continue
-        out.setdefault((r.get("experiment", ""), r["target"], threat_model(r), eps_key(r["eps"])), []).append(r)
+        out.setdefault(budget_key(r), []).append(r)
     return out
 
 
 def _broken(rows: list[dict], idx: list[int]) -> list[bool]:
     """Per clean-correct input (``idx``): misclassified after some row's adversarial example."""
-    return [any(r["per_input"]["adv_pred"][i] != r["per_input"]["label"][i] for r in rows) for i in idx]
+    labels = rows[0]["per_input"]["label"]
+    broken = broken_mask(labels, [r["per_input"]["adv_pred"] for r in rows])
+    return [broken[i] for i in idx]
 
 
 def _clean_correct(rows: list[dict]) -> list[int] | None:
     labels = rows[0]["per_input"]["label"]
     if any(r["per_input"]["label"] != labels for r in rows):
         return None  # not aligned: the worst-case section reports it
-    return [i for i in range(len(labels)) if all(r["per_input"]["clean_pred"][i] == labels[i] for r in rows)]
+    correct = clean_correct(labels, [r["per_input"]["clean_pred"] for r in rows])
+    return [i for i, ok in enumerate(correct) if ok]
 
 
 def gradient_free_flags(rows: Iterable[dict[str, Any]]) -> list[Flag]:

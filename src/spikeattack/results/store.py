@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
+#: the results store's file name inside a run folder
+STORE_NAME = "results.sqlite"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cells (
     id TEXT PRIMARY KEY,

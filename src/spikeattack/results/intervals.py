@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..evaluation.statistics import clopper_pearson
-from .worstcase import success_flags
+from .statistics import clopper_pearson
+from .rows import CellRecord
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def cell_counts(row: dict[str, Any]) -> CellCounts | None:
     if per.get("label") is not None and per.get("clean_pred") is not None and per.get("adv_pred") is not None:
         labels, clean, adv = per["label"], per["clean_pred"], per["adv_pred"]
         correct = [c == y for c, y in zip(clean, labels)]
-        success = success_flags(row)
+        success = CellRecord.from_row(row).success
         return CellCounts(n=len(labels), n_correct=sum(correct),
                           n_robust=sum(ok and a == y for ok, a, y in zip(correct, adv, labels)),
                           n_success=sum(ok and s for ok, s in zip(correct, success)))
