@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(VENV)/bin/pip
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test perf clean
 
 LOCK    = requirements/dev.lock
 
@@ -20,13 +20,13 @@ $(STAMP): pyproject.toml $(LOCK)
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/spikeattack demo --out runs/demo
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/spikeattack demo --out runs/demo
 
 test: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest
 
-bench: $(STAMP)
-	$(PY) benchmarks/estimator_cost.py
+perf: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) perf/estimator_cost.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -23,19 +23,20 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attack, check_int
+from .base import GradientAttack, check_int
 from .sda import cw_margin
 from .threat import Budget, check_frames, project_counts
 
 LOSSES = ("ce", "cw")
 
 
-class CountPGD(Attack):
+class CountPGD(GradientAttack):
     """``eps``: L0 budget (a count or ``"1%"``; None: unbounded); ``steps``: iterations (25);
     ``alpha``: events added or removed per element and step (1); ``max_change``: optional
     bound on an element's change in events; ``loss``: ``"ce"`` or ``"cw"``."""
 
     name = "count-pgd"
+    parameters = GradientAttack.parameters + ("eps", "steps", "alpha", "max_change", "loss")
     image_domain = False
 
     def __init__(self, model, *, eps: int | str | None = None, steps: int = 25, alpha: int = 1,

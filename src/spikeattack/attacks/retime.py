@@ -34,19 +34,20 @@ import math
 
 import torch
 
-from .base import Attack, check_int, check_number
+from .base import GradientAttack, check_int, check_number
 from .sda import cw_margin
 from .threat import RetimeBudget, check_frames
 
 LOSSES = ("ce", "cw")
 
 
-class Retime(Attack):
+class Retime(GradientAttack):
     """``jitter`` (bins, >= 1), ``delay`` (total bins), ``tamper`` (events moved: a count or
     ``"x%"`` of the input's events); ``steps`` (50); ``moves``: fraction of the input's events
     moved per iteration (0.05); ``loss``: ``"ce"`` or ``"cw"``."""
 
     name = "retime"
+    parameters = GradientAttack.parameters + ("jitter", "delay", "tamper", "steps", "moves", "loss")
     image_domain = False
 
     def __init__(self, model, *, jitter: int = 1, delay: int | None = None, tamper: int | str | None = None,

@@ -45,7 +45,7 @@ import math
 
 import torch
 
-from .base import Attack, check_int, check_number
+from .base import GradientAttack, check_int, check_number
 from .threat import Budget, check_frames
 
 SCORE_FLOOR = -math.inf
@@ -73,7 +73,7 @@ def candidate_scores(flat: torch.Tensor, grad: torch.Tensor, selected: torch.Ten
     return torch.where(selected, torch.full_like(score, SCORE_FLOOR), score)
 
 
-class SDA(Attack):
+class SDA(GradientAttack):
     """Sparse dynamic attack (generation-reduction) on binary event frames.
 
     ``k_init``: candidates of the first round (10), ``n * k_init`` in round ``n``; ``rounds``:
@@ -83,6 +83,7 @@ class SDA(Attack):
     """
 
     name = "sda"
+    parameters = GradientAttack.parameters + ("k_init", "rounds", "eps", "chunk", "chunk_mib")
     image_domain = False
 
     def __init__(self, model, *, k_init: int = 10, rounds: int = 500, eps: int | str | None = None,

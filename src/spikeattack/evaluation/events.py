@@ -42,16 +42,18 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable
 
 import torch
 
+from .._checks import check_int
 from ..attacks import Attack, make_attack
 from ..attacks.threat import Budget, check_event_norm, frames_kind, minimal_quantiles, spike_bim_eps
-from ..models import SpikingModel
-from .standard import InputRecord, StageResult
-from .statistics import clopper_pearson
+from ..models import SpikingModel, evaluating
+from ..results.robust import robust_mask
+from ..results.statistics import clopper_pearson, compare_paired
+from .standard import InputRecord, StageResult, _reporter
 
 VERSIONS = ("standard", "plus")
 BUDGETS: dict[str, dict[str, int]] = {
@@ -74,7 +76,9 @@ class EventEvaluation:
     """What :func:`event_evaluation` returns: the fields of
     :class:`~spikeattack.evaluation.standard.StandardEvaluation` (``eps`` the budget in
     elements, ``norm="L0"``) plus the budget as given, the elements per input, the frame
-    kind and, with ``minimal``, the quantiles of the minimal flips."""
+    kind and, with ``minimal``, the quantiles of the minimal flips. ``adversarial`` (not part
+    of :meth:`to_dict`) holds per input the adversarial example of the first stage that broke
+    it within the budget (with ``minimal``: the one with the fewest flips), else the clean input."""
 
     n: int
     eps: int
@@ -92,9 +96,12 @@ class EventEvaluation:
     frames: str = "binary"
     minimal: bool = False
     minimal_flips: dict[str, Any] | None = None
+    adversarial: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "adversarial"}
+        out["stages"] = [asdict(s) for s in self.stages]
+        out["records"] = [asdict(r) for r in self.records]
         out["robust_accuracy_ci"] = list(self.robust_accuracy_ci)
         return out
 
@@ -188,56 +195,65 @@ def event_evaluation(
     batch_size: int = 64,
     cascade: bool = True,
     minimal: bool = False,
-    progress: Callable[[str], None] | None = None,
+    progress: bool | Callable[[str], None] = True,
 ) -> EventEvaluation:
     """Run the event evaluation of ``model`` on event frames ``x`` ``[T, B, C, H, W]`` with labels ``y``.
 
     ``eps``: the L0 budget, a count of elements or a percentage (``"1%"``); ``version``:
     ``standard`` or ``plus``; ``minimal``: every stage unbounded on every input, reporting
-    each input's minimal flips. ``progress`` receives one line per finished stage.
+    each input's minimal flips. ``progress``: one line per finished stage on stderr (``True``),
+    none (``False``), or each line passed to a callable.
     """
     frames = _check(model, x, y, norm, version)
     spec = Budget.parse(eps)
     elements = x[:, 0].numel()
     k = spec.resolve(elements)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    check_int("batch_size", batch_size)
+    report = _reporter(progress)
     started = time.perf_counter()
-    was_training = model.training
-    model.eval()
-    try:
+    model.encoder.reseed(seed)
+    with evaluating(model):
         with torch.no_grad():
             clean_pred = torch.cat([model(x[:, i:i + batch_size]).argmax(-1) for i in range(0, len(y), batch_size)])
         correct = clean_pred == y
         robust = correct.clone()
+        adversarial = x.clone()
         fewest = torch.full((len(y),), -1, dtype=torch.long)
         records = [EventInputRecord(index=i, label=int(y[i]), clean_pred=int(clean_pred[i]), robust=bool(correct[i]))
                    for i in range(len(y))]
         stages: list[StageResult] = []
+        stage_preds: list[list[int]] = []  # per stage, per input: the prediction within the budget (else the label)
         for s_index, stage in enumerate(build_stages(frames, version, elements)):
             pool = correct if (minimal or not cascade) else robust
             idx = pool.nonzero().squeeze(1)
             t0 = time.perf_counter()
-            broken_here = torch.zeros(0, dtype=torch.long)
+            after = y.clone()
+            broken_here = torch.zeros(0, dtype=torch.long, device=y.device)
             config = stage.build(model, None if minimal else k, seed).describe() | {"runs": stage.runs}
             if idx.numel():
                 x_adv, pred, flips = _run_stage(model, stage, x[:, idx], y[idx], None if minimal else k, seed,
                                                 batch_size)
                 delta = (x_adv - x[:, idx]).movedim(1, 0).flatten(1)
                 fooled = (pred != y[idx]).cpu()
+                within = fooled & (flips <= k)
                 for j in fooled.nonzero().squeeze(1).tolist():
                     i, n = int(idx[j]), int(flips[j])
                     rec = records[i]
-                    if minimal:
-                        fewest[i] = n if fewest[i] < 0 else min(int(fewest[i]), n)
-                        rec.minimal_flips = int(fewest[i])
-                    if n > k:
+                    if minimal and (fewest[i] < 0 or n < fewest[i]):
+                        fewest[i] = n
+                        rec.minimal_flips = n
+                        adversarial[:, i] = x_adv[:, j]
+                    if not within[j]:
                         continue
+                    after[i] = pred[j]
                     rec.broken_by.append(s_index)
                     if rec.attack is None:
                         rec.attack, rec.estimator, rec.adv_pred = stage.attack, stage.estimator, int(pred[j])
                         rec.flips, rec.linf, rec.l2 = n, float(delta[j].abs().max()), float(delta[j].norm())
-                broken_here = idx[[j for j in fooled.nonzero().squeeze(1).tolist() if int(flips[j]) <= k]]
+                        if not minimal:
+                            adversarial[:, i] = x_adv[:, j]
+                broken_here = idx[within.to(idx.device)]
+            stage_preds.append(after.tolist())
             new = int(robust[broken_here].sum())
             robust[broken_here] = False
             for i in broken_here.tolist():
@@ -245,22 +261,20 @@ def event_evaluation(
             stages.append(StageResult(attack=stage.attack, estimator=stage.estimator, attacked=int(idx.numel()),
                                       broken=int(broken_here.numel()), new=new, seconds=time.perf_counter() - t0,
                                       robust_accuracy_after=int(robust.sum()) / len(y), config=config))
-            if progress is not None:
+            if report is not None:
                 s = stages[-1]
-                progress(f"{s.attack} ({s.estimator}): attacked {s.attacked}, broke {s.broken} ({s.new} new) "
-                         f"within {k} flips, robust accuracy {s.robust_accuracy_after:.4f}, {s.seconds:.1f} s")
-    finally:
-        model.train(was_training)
+                report(f"{s.attack} ({s.estimator}): attacked {s.attacked}, broke {s.broken} ({s.new} new) "
+                       f"within {k} flips, robust accuracy {s.robust_accuracy_after:.4f}, {s.seconds:.1f} s")
+    flags = robust_mask(y.tolist(), [clean_pred.tolist()], stage_preds)  # the one per-input worst-case kernel
+    assert flags == robust.tolist(), "per-input bookkeeping disagrees with the worst-case kernel"
     n = len(y)
-    kept = int(robust.sum())
-    quantiles = None
-    if minimal:
-        quantiles = minimal_quantiles(fewest.clamp_min(0), (fewest >= 0) & correct.cpu())
+    kept = sum(flags)
+    quantiles = minimal_quantiles(fewest.clamp_min(0), (fewest >= 0) & correct.cpu()) if minimal else None
     return EventEvaluation(n=n, eps=k, norm="L0", version=version, clean_accuracy=int(correct.sum()) / n,
                            robust_accuracy=kept / n, robust_accuracy_ci=clopper_pearson(kept, n), stages=stages,
                            records=records, cascade=cascade and not minimal, seconds=time.perf_counter() - started,
                            budget=spec.describe(), elements=elements, frames=frames, minimal=minimal,
-                           minimal_flips=quantiles)
+                           minimal_flips=quantiles, adversarial=adversarial)
 
 
 # ---------------------------------------------------------------------------- SDA vs spike-BIM
@@ -314,7 +328,6 @@ def compare_sda_spike_bim(model: SpikingModel, x: torch.Tensor, y: torch.Tensor,
     input are side by side."""
     if _check(model, x, y, "L0", "standard") != "binary":
         raise ValueError("x: SDA and spike-BIM attack binary event frames")
-    from .statistics import compare_paired
 
     sda = make_attack("sda", model, grad=sda_grad, rounds=rounds, seed=seed)
     bim = make_attack("spike-bim", model, grad=bim_grad, loss=loss, steps=steps, gamma=gamma, seed=seed)

@@ -59,6 +59,8 @@ class _LayerHistory:
     """One spiking layer's running per-channel sums of the potential over the steps of the
     current forward (restarted at ``t = 0``), and the step's surrogate."""
 
+    time_invariant = False  # a surrogate shaped per step: the neuron runs its reference loop
+
     def __init__(self, scope: str) -> None:
         self.scope = scope
         self.count = 0
