@@ -99,7 +99,7 @@ def test_count_frames(counts):
 
 def test_stages_follow_the_version():
     plus = build_stages("binary", "plus", ELEMENTS)
-    assert plus[0].build is not None and plus[-1].runs == 3
+    assert [s.estimator for s in plus] == ["pdsg", "stbp", "hart", "bptr", "rga", "stbp"] and plus[-1].runs == 3
     assert build_stages("binary", "standard", ELEMENTS)[-1].runs == 1
 
 
