@@ -130,7 +130,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--eps", default="1%")
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--parts", nargs="+", default=["unbounded", "budget"], choices=("unbounded", "budget"))
+    parser.add_argument("--parts", nargs="*", default=["unbounded", "budget"], choices=("unbounded", "budget"),
+                        help="parts to compute (none: print the table of what is stored)")
     args = parser.parse_args()
     import torch
 
