@@ -184,8 +184,9 @@ def add_factory_args(parser: argparse.ArgumentParser) -> None:
     if not any("--timesteps" in a.option_strings for a in parser._actions):
         g.add_argument("--timesteps", "-T", type=int, default=None, help="with --factory: the model's time steps")
     g.add_argument("--time", default=None, choices=TIMES,
-                   help="with --factory: who runs the time loop (default: detected from the neurons)")
-    g.add_argument("--readout", default=None, choices=READOUTS, help="with --factory: logits from the output "
-                   "(default: mean over time)")
+                   help="with --factory: who runs the time loop (default: decided by running the network on a probe "
+                        "batch; given, it is checked there)")
+    g.add_argument("--readout", default=None, choices=READOUTS, help="with --factory: how the output becomes logits "
+                   "(default: decided on the probe batch, like --time)")
     g.add_argument("--encoding", default=None, help="with --factory: input encoding (default: direct; spikes for "
                    "event data)")
