@@ -12,7 +12,7 @@ import torch
 from spikeattack.attacks import make_attack
 from spikeattack.attacks.threat import Budget, spike_bim_eps
 from spikeattack.evaluation import StandardEvaluation
-from spikeattack.evaluation.events import EventEvaluation, build_stages, event_evaluation
+from spikeattack.evaluation.events import BUDGETS, EventEvaluation, build_stages, event_evaluation
 
 from event_helpers import ELEMENTS, trained_event_model
 
@@ -30,18 +30,22 @@ def counts():
 @pytest.fixture(scope="module")
 def at_budget(binary):
     model, x, y = binary
-    return event_evaluation(model, x, y, eps=4, seed=0)
+    return event_evaluation(model, x, y, eps=4, seed=0, progress=False)
+
 
 
 def test_result_has_the_image_cascades_shape(at_budget):
     ours = {f.name for f in dataclasses.fields(EventEvaluation)}
     image = {f.name for f in dataclasses.fields(StandardEvaluation)} - {"hart_gamma", "hart_tuned"}
     assert image <= ours
+    assert at_budget.adversarial.shape == (5, 30, 2, 6, 6) and at_budget.converged is not None
     d = json.loads(at_budget.to_json())
+    assert "adversarial" not in d and set(d["convergence"]) >= {"converged", "sample", "rounds"}
     assert d["norm"] == "L0" and d["eps"] == 4 and d["budget"] == 4 and d["elements"] == ELEMENTS
     assert d["frames"] == "binary" and d["version"] == "standard" and len(d["records"]) == d["n"] == 30
-    assert [s["attack"] for s in d["stages"]] == ["sda", "sda", "sda", "spike-bim"]
-    assert [s["estimator"] for s in d["stages"]] == ["pdsg", "stbp", "hart", "stbp"]
+    assert [s["attack"] for s in d["stages"]][:4] == ["sda", "sda", "sda", "spike-bim"]
+    assert [s["estimator"] for s in d["stages"]][:4] == ["pdsg", "stbp", "hart", "stbp"]
+    assert all(s["attack"].startswith("escalation") for s in d["stages"][4:])
     low, high = d["robust_accuracy_ci"]
     assert low <= d["robust_accuracy"] <= high
 
@@ -55,6 +59,11 @@ def test_worst_case_within_the_budget(binary, at_budget):
     assert broken and all(0 < rec.flips <= 4 and rec.broken_by and rec.adv_pred != rec.label for rec in broken)
     assert r.stages[-1].robust_accuracy_after == r.robust_accuracy
     assert sum(s.new for s in r.stages) == len(broken)
+    for rec in broken:  # the stored adversarial example is the one that broke the input
+        adv = r.adversarial[:, rec.index]
+        assert int((adv != x[:, rec.index]).sum()) == rec.flips
+        with torch.no_grad():
+            assert model(adv.unsqueeze(1)).argmax(-1).item() == rec.adv_pred
     # at or below spike-BIM's robust accuracy at the same budget
     x_bim = make_attack("spike-bim", model, loss="ce", eps=spike_bim_eps(4, ELEMENTS), steps=25)(x, y)
     with torch.no_grad():
@@ -70,7 +79,7 @@ def test_seeded_evaluation_is_reproducible(binary, at_budget):
     first = at_budget.to_dict()
     for d in (first, again):
         d.pop("seconds")
-        for s in d["stages"]:
+        for s in d["stages"] + (d["convergence"] or {"rounds": []})["rounds"]:
             s.pop("seconds")
     assert first == again
 
@@ -97,10 +106,31 @@ def test_count_frames(counts):
     assert r.robust_accuracy < r.clean_accuracy
 
 
-def test_stages_follow_the_version():
-    plus = build_stages("binary", "plus", ELEMENTS)
+def test_stages_follow_the_version(binary):
+    plus = build_stages("binary", BUDGETS["plus"], 7, ELEMENTS, 0, "plus")
     assert [s.estimator for s in plus] == ["pdsg", "stbp", "hart", "bptr", "rga", "stbp"] and plus[-1].runs == 3
-    assert build_stages("binary", "standard", ELEMENTS)[-1].runs == 1
+    assert plus[0].params["rounds"] == 100 and plus[0].params["eps"] == 7
+    standard = build_stages("binary", BUDGETS["standard"], 7, ELEMENTS, 0)
+    assert standard[-1].runs == 1 and standard[-1].params["eps"] == spike_bim_eps(7, ELEMENTS)
+    # escalation: twice the rounds (SDA) or steps, another seed
+    sda = standard[0].build(binary[0], scale=2, round_=1)
+    assert sda.rounds == 60 and sda.seed == 1000 and sda.budget.resolve(ELEMENTS) == 7
+
+
+def test_escalation_breaks_count_like_a_stages(binary):
+    model, x, y = binary
+    r = event_evaluation(model, x, y, eps=3, progress=False,
+                         budgets={"sda_rounds": 1, "escalation_rounds": 2, "escalation_sample": 30})
+    conv = r.convergence
+    assert conv is not None and conv.rounds
+    assert conv.sample == min(30, round(r.stages[3].robust_accuracy_after * r.n))  # the robust after the cascade
+    escalated = [s for s in r.stages if s.attack.startswith("escalation")]
+    assert sum(round_.broken for round_ in conv.rounds) == sum(s.new for s in escalated)
+    assert escalated[0].config["rounds"] == 2                        # 2 ** 1 times the cascade's one round
+    assert r.robust_accuracy == r.stages[-1].robust_accuracy_after
+    assert conv.converged == (conv.rounds[-1].broken <= 0)
+    with pytest.raises(ValueError, match="budgets"):
+        event_evaluation(model, x, y, eps=3, budgets={"apgd_steps": 3})
 
 
 def test_bad_input(binary, digits_snn, digits_test):
