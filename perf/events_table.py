@@ -8,8 +8,8 @@ correctly classified test inputs:
   (STBP, the model's training loss, 25 steps, gamma 0.05) without a budget, one after the
   other on the same inputs in the same process: success, flips per input, seconds per input;
 - ``budget``: spike-BIM at the L0 budget ``--eps`` (its eps set by ``spike_bim_eps``) and the
-  event cascade (``event_evaluation``, standard) at the same budget: robust accuracies with
-  95% Clopper-Pearson intervals.
+  event cascade (``event_evaluation``, standard, with its convergence check) at the same
+  budget: robust accuracies with 95% Clopper-Pearson intervals.
 
 Each (model, part) is written to ``<out>/<model>-<part>.json`` and skipped when present, so
 an interrupted run resumes. Prints a Markdown table.
@@ -87,6 +87,7 @@ def budget(path: str, n: int, eps: str, batch: int) -> dict:
                           "max_flips": max(b["flips"]), "seconds": b["seconds"]},
             "cascade": {"robust_accuracy": cascade.robust_accuracy, "ci": list(cascade.robust_accuracy_ci),
                         "stages": [[s.attack, s.estimator, s.new] for s in cascade.stages],
+                        "convergence": None if cascade.convergence is None else cascade.convergence.to_dict(),
                         "max_flips": max((r.flips for r in cascade.records), default=0),
                         "seconds": time.perf_counter() - start}}
 
@@ -115,8 +116,10 @@ def table(rows: dict[str, dict]) -> str:
             cells += ["-"] * 5
         if b:
             sb, ca = b["spike_bim"], b["cascade"]
+            conv = ca.get("convergence") or {}
+            mark = "" if conv.get("converged", True) else " (not converged)"
             cells += [f"{sb['robust_accuracy']:.1%} [{sb['ci'][0]:.1%}, {sb['ci'][1]:.1%}] (k={b['k']})",
-                      f"{ca['robust_accuracy']:.1%} [{ca['ci'][0]:.1%}, {ca['ci'][1]:.1%}]"]
+                      f"{ca['robust_accuracy']:.1%} [{ca['ci'][0]:.1%}, {ca['ci'][1]:.1%}]{mark}"]
         else:
             cells += ["-", "-"]
         lines.append("| " + " | ".join(cells) + " |")
