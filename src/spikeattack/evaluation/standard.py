@@ -114,7 +114,8 @@ def _check_inputs(model: SpikingModel, x: torch.Tensor, y: torch.Tensor, eps: fl
     if not isinstance(model, SpikingModel):
         raise ValueError(f"model: expected a SpikingModel, got {type(model).__name__}")
     if model.takes_sequence:
-        raise ValueError("model: the standard evaluation attacks images; spike/event inputs need spike-bim")
+        raise ValueError("model: the standard evaluation attacks images; for spike/event inputs use event_evaluation "
+                         "(an L0 budget)")
     if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0:
         raise ValueError(f"x: expected a non-empty batch of images, got {getattr(x, 'shape', type(x).__name__)}")
     if not isinstance(y, torch.Tensor) or y.dtype != torch.long or y.shape != (len(x),):
