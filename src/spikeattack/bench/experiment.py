@@ -275,6 +275,10 @@ def _parse_models(check: Checker, raw: dict, data: dict, train_defaults: dict, s
                                      t.get("normalize", False))
     for spec in models.values():
         if spec.convert_from is not None:
+            table = f"models.{spec.name.split('@')[0]}"
+            if not spec.is_spiking:  # conversion makes a spiking net: so no chain, and no cycle, of conversions
+                raise check.fail(f"{table}.convert_from", "only a spiking model is converted from an ANN; this model "
+                                 "is an ANN (neuron = \"relu\")", table)
             if spec.convert_from not in models or models[spec.convert_from].is_spiking:
                 raise check.fail(f"models.{spec.name.split('@')[0]}.convert_from",
                                  f"expected the name of an ANN model (neuron = \"relu\"), got {spec.convert_from!r}",

@@ -11,7 +11,7 @@ from ..attacks import ATTACKS, TARGET_MODES, make_attack
 from ..evaluation import evaluate
 from ..gradients import ESTIMATORS
 from ..training import load_checkpoint
-from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit
+from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit, error_line, naming
 from .loading import load_model_and_data, load_user_model
 
 
@@ -102,17 +102,27 @@ def minimal_perturbation(per) -> dict:
     return out
 
 
+def load_source(args: argparse.Namespace, data, device: torch.device):
+    """The ``--source`` model (a checkpoint, or with ``--source-factory`` a user network); every
+    error about it says it is the source."""
+    try:
+        if args.source_factory is not None:
+            return load_user_model(args, args.source_factory, args.source, data, device), {}
+        return load_checkpoint(args.source, map_location=device)
+    except (ValueError, OSError) as exc:
+        message = error_line(exc)
+        raise ValueError(message if message.startswith("--source") else f"--source: {message}") from exc
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.timesteps is not None and not args.factory:
-        raise ValueError("--timesteps: only used with --factory (a checkpoint carries its own)")
-    target, data, device, options = load_model_and_data(args)
-    source = None
+    if args.timesteps is not None and not (args.factory or args.source_factory):
+        raise ValueError("--timesteps: only used with --factory or --source-factory (a checkpoint carries its own)")
     if args.source_factory is not None and args.source is None:
         raise ValueError("--source-factory: give the source's weights file with --source")
-    if args.source is not None and args.source_factory is not None:
-        source = load_user_model(args, args.source_factory, args.source, data, device)
-    elif args.source is not None:
-        source, source_meta = load_checkpoint(args.source, map_location=device)
+    target, data, device, options = load_model_and_data(args)
+    source = None
+    if args.source is not None:
+        source, source_meta = load_source(args, data, device)
         other = source_meta.get("dataset")
         if other is not None and other != data.name and not args.other_dataset:
             raise ValueError(f"--source: {args.source!r} was trained on {other}, the attacked data is {data.name}; "
@@ -124,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     if crafting.is_spiking and not crafting.takes_sequence:
         check_memory(crafting.config, device, batch=args.batch_size, timesteps=crafting.timesteps * args.time_extend,
                      gradient=True,
-                     flags={"--time-extend": args.time_extend != 1, "--batch-size": args.batch_size != 128})
+                     flags={"--time-extend": args.time_extend != 1, "--batch-size": args.batch_size != 128},
+                     origin=f"--source {args.source!r}" if source is not None else f"checkpoint {args.checkpoint!r}")
     attack = make_attack(args.attack, crafting, **params)
     x, y = data.split("test")
     batch_dim = 1 if data.is_sequence else 0  # spike frames are time-first [T, N, ...]
@@ -140,8 +151,10 @@ def run(args: argparse.Namespace) -> int:
         targets = torch.full_like(y, args.target_class)
     elif args.target_class is not None:
         raise ValueError("--target-class: only used with --targeted given")
-    outcome = evaluate(target, (x, y), attack, source, targets=targets, batch_size=args.batch_size,
-                       seed=args.seed, progress=not args.quiet, amp=args.amp, keep_examples=False)
+    crafting = f"--source {args.source!r}" if source is not None else f"checkpoint {args.checkpoint!r}"
+    with naming({"target": f"checkpoint {args.checkpoint!r}", "model": crafting}):  # the file, not the argument
+        outcome = evaluate(target, (x, y), attack, source, targets=targets, batch_size=args.batch_size,
+                           seed=args.seed, progress=not args.quiet, amp=args.amp, keep_examples=False)
     summary, per = outcome.summary, outcome.per_input
     config = summary.extra.pop("config")
     result = {"attack": args.attack, "grad": attack.grad_name,

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     stem, _ = os.path.splitext(args.checkpoint)
-    out = args.out or f"{stem}-if-T{args.timesteps}.pt"
+    out = args.out if args.out is not None else f"{stem}-if-T{args.timesteps}.pt"
     # before any work: never a folder, a read-only place, or the ANN itself (convert a.pt --out a.pt)
     check_output_file(out, "--out", inputs=[args.checkpoint])
     ann, data, device, _ = load_model_and_data(args)

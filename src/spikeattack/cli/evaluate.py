@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..evaluation import accuracy
-from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit
+from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit, naming
 from .loading import load_model_and_data
 
 EVAL_BATCH = 256  # accuracy()'s batch size
@@ -45,17 +45,18 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--timesteps: the checkpoint holds an ANN, which has no time steps")
     if not args.factory:
         check_memory(model.config, device, batch=EVAL_BATCH, timesteps=args.timesteps, gradient=False,
-                     flags={"--timesteps": args.timesteps is not None})
+                     flags={"--timesteps": args.timesteps is not None}, origin=f"checkpoint {args.checkpoint!r}")
     x, y = data.test_x, data.test_y
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
-    if getattr(args, "version", None) is not None:
-        return run_standard(args, model, data, x, y)
-    if args.timesteps is not None and not args.factory:
-        with model.override_timesteps(args.timesteps):
+    with naming({"model": f"checkpoint {args.checkpoint!r}", "target": f"checkpoint {args.checkpoint!r}"}):
+        if getattr(args, "version", None) is not None:
+            return run_standard(args, model, data, x, y)
+        if args.timesteps is not None and not args.factory:
+            with model.override_timesteps(args.timesteps):
+                acc = accuracy(model, x, y, progress=not args.quiet)
+        else:
             acc = accuracy(model, x, y, progress=not args.quiet)
-    else:
-        acc = accuracy(model, x, y, progress=not args.quiet)
     result = {"checkpoint": args.checkpoint, "dataset": data.name, "data_options": options,
               "n": len(y), "timesteps": model.timesteps
               if args.timesteps is None else args.timesteps, "clean_accuracy": acc}

@@ -118,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     kind = "ann" if args.ann else args.neuron
     tag = "" if perturb is None else f"-adv{perturb.attack}"
-    out = args.out or os.path.join("runs", "models", f"{args.dataset}-{args.arch}-{kind}{tag}-seed{args.seed}.pt")
+    out = args.out if args.out is not None else \
+        os.path.join("runs", "models", f"{args.dataset}-{args.arch}-{kind}{tag}-seed{args.seed}.pt")
     check_output_file(out, "--out")  # before the training, not after
     train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                             weight_decay=args.weight_decay, schedule=args.schedule, loss=args.loss, seed=args.seed,
