@@ -1,0 +1,57 @@
+"""MkDocs hook: one API reference page per subpackage of spikeattack, in the layer order.
+
+The pages are generated at build time from the packages that exist (``::: spikeattack.NAME``,
+rendered by mkdocstrings from the docstrings), so the reference follows the code without a
+hand-kept list of modules.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mkdocs.structure.files import File
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "src" / "spikeattack"
+# Top to bottom: each layer imports only from the layers below it (see docs/architecture.md).
+LAYERS = ("bench", "training", "evaluation", "attacks", "gradients", "interop", "models", "neurons",
+          "encoding", "data", "results")
+SKIP = {"cli"}  # the command line is documented in the user guide, not as Python API
+
+
+def packages() -> list[str]:
+    found = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py") if p.parent.name not in SKIP)
+    return [name for name in LAYERS if name in found] + [name for name in found if name not in LAYERS]
+
+
+def page(name: str) -> str:
+    return (f"# spikeattack.{name}\n\n"
+            f"::: spikeattack.{name}\n"
+            "    options:\n"
+            "      show_root_heading: false\n"
+            "      show_root_toc_entry: false\n")
+
+
+def on_config(config):
+    for section in config.nav or []:
+        if isinstance(section, dict) and "API reference" in section:
+            section["API reference"] = ["api/index.md"] + [{f"spikeattack.{n}": f"api/{n}.md"} for n in packages()]
+    return config
+
+
+def on_files(files, config):
+    for name in packages():
+        files.append(File.generated(config, f"api/{name}.md", content=page(name)))
+    return files
+
+
+# Docstrings cross-reference in Sphinx's style (:class:`Attack`, :func:`~pkg.mod.name`), which
+# Markdown renders as a stray role name before the code. Show the name as code only.
+ROLE = re.compile(r":(?:class|func|meth|attr|mod|data|exc|obj):<code>~?(?:[\w.]*\.)?([\w]+)</code>")
+
+
+def on_page_content(html, page, config, files):
+    if page.file.src_uri.startswith("api/"):
+        html = ROLE.sub(r"<code>\1</code>", html)
+    return html
