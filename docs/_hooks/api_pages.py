@@ -25,12 +25,34 @@ def packages() -> list[str]:
     return [name for name in LAYERS if name in found] + [name for name in found if name not in LAYERS]
 
 
+def modules(name: str) -> list[str]:
+    """The public modules of subpackage ``name``, nested ones included, in path order."""
+    root = PACKAGE / name
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        if path.name == "__init__.py":
+            parts = parts[:-1]
+        if len(parts) > 2 and not any(part.startswith("_") for part in parts):
+            found.append(".".join(parts))
+    return found
+
+
 def page(name: str) -> str:
-    return (f"# spikeattack.{name}\n\n"
+    """The package's docstring and exported names, then each module with its own docstring."""
+    text = [f"# spikeattack.{name}\n",
             f"::: spikeattack.{name}\n"
             "    options:\n"
             "      show_root_heading: false\n"
-            "      show_root_toc_entry: false\n")
+            "      show_root_toc_entry: false\n"
+            "      members: false\n"]
+    for module in modules(name):
+        text.append(f"::: {module}\n"
+                    "    options:\n"
+                    "      show_root_heading: true\n"
+                    "      show_root_full_path: true\n"
+                    "      heading_level: 2\n")
+    return "\n".join(text)
 
 
 def on_config(config):
