@@ -10,7 +10,7 @@ STAMP   = $(VENV)/.installed
 LOCK    = requirements/dev.lock
 
 # The environment comes from the lock file alone (--no-deps: nothing else is resolved);
-# torch==2.13.0 there is the CPU build on this machine's disk (see README).
+# torch==2.13.0 there is the CPU build on this machine's disk (see CONTRIBUTING.md).
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --no-deps -r $(LOCK)
