@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(VENV)/bin/pip
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup demo test bench docs docs-serve clean
+.PHONY: setup demo test perf docs docs-serve clean
 
 LOCK    = requirements/dev.lock
 
@@ -20,13 +20,13 @@ $(STAMP): pyproject.toml $(LOCK)
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/spikeattack demo --out runs/demo
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/spikeattack demo --out runs/demo
 
 test: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest
 
-bench: $(STAMP)
-	$(PY) benchmarks/estimator_cost.py
+perf: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) perf/estimator_cost.py
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site

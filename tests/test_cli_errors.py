@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from spikeattack.bench.experiment import parse_experiment
-from spikeattack.bench.store import ResultsStore
+from spikeattack.results.store import ResultsStore
 from spikeattack.cli.common import apply_threads
 from spikeattack.cli.main import main
 from spikeattack.models import ModelConfig, build_model
@@ -126,7 +126,7 @@ def workspace(tmp_path_factory):
         (root / name).mkdir()
         (root / name / "results.sqlite").write_bytes((root / source).read_bytes())
     model = tiny_model()
-    save_checkpoint(root / "string-meta.pt", model, {})
+    save_checkpoint(model, root / "string-meta.pt", {})
     payload = torch.load(root / "string-meta.pt", weights_only=True)
     for name, metadata in (("string-meta.pt", "trained on digits"), ("int-dataset.pt", {"dataset": 5}),
                            ("bad-resize.pt", {"dataset": "digits", "resize": "8"})):
@@ -272,7 +272,7 @@ def test_a_foreign_file_in_the_model_cache_is_refused_not_used(workspace, tmp_pa
     run = tmp_path / "run"
     exp = parse_experiment(EXPERIMENT)
     stray = run / "models" / f"{exp.model_key('snn')}.pt"
-    save_checkpoint(stray, tiny_model(), {"name": "snn"})  # right name and shape, but not this config's entry
+    save_checkpoint(tiny_model(), stray, {"name": "snn"})  # right name and shape, but not this config's entry
     before = snapshot(run)
     code, _, err = run_cli(["bench", str(workspace / "exp.toml"), "--out", str(run), "--quiet"], capsys)
     message = assert_one_line_error(code, err, "bench", "model cache")
@@ -459,8 +459,8 @@ def _images(n=4):
 @pytest.mark.parametrize("poison", [math.nan, math.inf, -math.inf])
 def test_non_finite_images_are_refused_everywhere(model, poison):
     from spikeattack.attacks import make_attack
-    from spikeattack.bench import evaluate
-    from spikeattack.training import accuracy
+    from spikeattack.evaluation import evaluate
+    from spikeattack.evaluation import accuracy
 
     x, y = _images()
     x[1, 0, 3, 3] = poison
@@ -486,8 +486,8 @@ def test_float64_input_is_refused_with_the_fix_named(model):
 
 def test_empty_batches_and_zero_batch_size_are_refused(model):
     from spikeattack.attacks import make_attack
-    from spikeattack.bench import evaluate
-    from spikeattack.training import accuracy
+    from spikeattack.evaluation import evaluate
+    from spikeattack.evaluation import accuracy
 
     x, y = _images()
     with pytest.raises(ValueError, match="x: empty batch"):

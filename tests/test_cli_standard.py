@@ -56,8 +56,16 @@ def test_attack_boundary_reports_minimal_perturbation(checkpoint, capsys):
     assert l2["median"] == pytest.approx(l2["quantiles"]["0.5"])
 
 
-@pytest.mark.parametrize("attack,grad", [("square", "stbp"), ("sapgd", "assg"), ("apgd", "mdse")])
+@pytest.mark.parametrize("attack,grad", [("square", None), ("sapgd", "assg"), ("apgd", "mdse")])
 def test_attack_new_names(checkpoint, capsys, attack, grad):
-    result = run_json(capsys, ["attack", str(checkpoint), "--attack", attack, "--grad", grad, "--eps", "0.1",
+    flags = [] if grad is None else ["--grad", grad]
+    result = run_json(capsys, ["attack", str(checkpoint), "--attack", attack, *flags, "--eps", "0.1",
                                "--steps", "3", "--norm", "Linf", "--limit", "10"])
-    assert result["attack"] == attack and result["grad"] == grad and result["linf"] <= 0.1 + 1e-6
+    assert result["attack"] == attack and result["grad"] == (grad or "none") and result["linf"] <= 0.1 + 1e-6
+
+
+def test_gradient_free_attack_refuses_gradient_options(checkpoint, capsys):
+    from spikeattack.cli.main import main
+
+    assert main(["attack", str(checkpoint), "--attack", "square", "--grad", "rga", "--limit", "2"]) == 2
+    assert "--grad: square is gradient-free" in capsys.readouterr().err

@@ -11,7 +11,8 @@ from spikeattack.cli.main import main
 from spikeattack.data import load_dataset
 from spikeattack.models import ModelConfig, build_model
 from spikeattack.neurons import NeuronProbe
-from spikeattack.training import accuracy, load_checkpoint, read_checkpoint
+from spikeattack.evaluation import accuracy
+from spikeattack.training import load_checkpoint, read_checkpoint
 from spikeattack.training.conversion import convert_ann_to_snn, fold_batch_norm, normalize_ann, record_activations
 
 

@@ -11,13 +11,13 @@ import sys
 import pytest
 
 from spikeattack.bench.experiment import parse_experiment
-from spikeattack.bench.hygiene import hygiene_flags
-from spikeattack.bench.report import HART_HEADER, PLOTS_HINT, write_report
+from spikeattack.results.hygiene import hygiene_flags
+from spikeattack.results.report import HART_HEADER, PLOTS_HINT, write_report
 from spikeattack.bench.runner import run_experiment
-from spikeattack.bench.store import ResultsStore
-from spikeattack.bench.headline import headline
-from spikeattack.bench.worstcase import per_attack_minimum, worst_case, worst_case_groups
-from spikeattack.evaluation.statistics import clopper_pearson
+from spikeattack.results.store import ResultsStore
+from spikeattack.results.headline import headline
+from spikeattack.results.worstcase import per_attack_minimum, worst_case, worst_case_groups
+from spikeattack.results.statistics import clopper_pearson
 from spikeattack.cli.main import main
 
 EXPERIMENT = """

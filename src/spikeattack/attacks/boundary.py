@@ -29,10 +29,7 @@ import torch
 
 from .base import Attack, check_int, check_number
 from .projection import check_norm
-
-
-def _rows(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return v.view(-1, *([1] * (like.dim() - 1)))
+from .restarts import per_row as _rows
 
 
 def _l2(t: torch.Tensor) -> torch.Tensor:
@@ -41,7 +38,8 @@ def _l2(t: torch.Tensor) -> torch.Tensor:
 
 class Boundary(Attack):
     name = "boundary"
-    uses_gradient = False
+    parameters = Attack.parameters + ("steps", "eps", "norm", "spherical_step", "source_step", "step_adaptation",
+                                      "adapt_every", "init_trials", "search_steps")
 
     def __init__(self, model, *, steps: int = 1000, eps: float | None = None, norm: str = "l2",
                  spherical_step: float = 0.01, source_step: float = 0.01, step_adaptation: float = 1.5,
@@ -58,8 +56,7 @@ class Boundary(Attack):
         self.search_steps = check_int("search_steps", search_steps)
 
     def adversarial(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        with torch.no_grad(), self.crafting_overrides():
-            pred = self.model(x).argmax(-1)
+        pred = self.query(x).argmax(-1)
         return pred != y if target is None else pred == target
 
     def initial(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None

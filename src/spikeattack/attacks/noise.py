@@ -1,7 +1,7 @@
 """Gradient-free baseline: uniform random sign noise of the same Linf size.
 
 ``x_adv = clip_[0,1](x + eps * s)``, ``s`` uniform in {-1, +1} per pixel (seeded). A white-box
-attack much weaker than this points at gradient masking (DESIGN.md, evaluation hygiene).
+attack much weaker than this points at gradient masking (see the hygiene flags, results/hygiene.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from .base import Attack, check_number
 
 class RandomNoise(Attack):
     name = "noise"
-    uses_gradient = False
+    parameters = Attack.parameters + ("eps",)
 
     def __init__(self, model, *, eps: float = 8 / 255, **kwargs) -> None:
         super().__init__(model, **kwargs)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attack, check_number
+from .base import GradientAttack, check_number
 from .projection import project
 
 
-class RFGSM(Attack):
+class RFGSM(GradientAttack):
     name = "rfgsm"
+    parameters = GradientAttack.parameters + ("eps", "alpha")
 
     def __init__(self, model, *, eps: float = 8 / 255, alpha: float | None = None, **kwargs) -> None:
         super().__init__(model, **kwargs)

@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 
 from ..encoding import Encoder
-from .base import Attack, check_int, check_number
+from .base import GradientAttack, check_int, check_number
 
 LOSSES = ("mse", "ce")
 
@@ -99,7 +99,7 @@ class FixedSpikes(Encoder):
 
 
 # ---------------------------------------------------------------------------- the attack
-class SpikeBIM(Attack):
+class SpikeBIM(GradientAttack):
     """Liang et al.'s spike-compatible BIM (G2S converter + restricted spike flipper).
 
     ``steps``: Iter of Algorithm 1 (25 in the paper); ``gamma``: RSF flip probability
@@ -110,6 +110,7 @@ class SpikeBIM(Attack):
     """
 
     name = "spike-bim"
+    parameters = GradientAttack.parameters + ("steps", "gamma", "eps", "sampling", "loss", "eta")
     image_domain = False
 
     def __init__(self, model, *, steps: int = 25, gamma: float = 0.05, eps: float | None = None,

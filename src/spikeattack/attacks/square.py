@@ -67,7 +67,7 @@ def ring_pattern(h: int, dtype=torch.float32) -> torch.Tensor:
 
 class Square(Attack):
     name = "square"
-    uses_gradient = False
+    parameters = Attack.parameters + ("eps", "steps", "norm", "p_init")
 
     def __init__(self, model, *, eps: float = 8 / 255, steps: int = 1000, norm: str = "linf",
                  p_init: float | None = None, **kwargs) -> None:
@@ -79,12 +79,7 @@ class Square(Attack):
         self.p_init = default if p_init is None else check_number("p_init", p_init, low=0, low_open=True, high=1)
 
     def margin(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        with torch.no_grad():
-            total = None
-            for _ in range(self.eot):
-                logits = self.logits(x)
-                total = logits if total is None else total + logits
-            return margin_loss(total / self.eot, y, target)
+        return margin_loss(self.query(x), y, target)
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         shape = x.shape

@@ -38,8 +38,8 @@ from typing import Any, Callable
 import torch
 
 from ..training import load_checkpoint, save_checkpoint
-from .experiment import Cell, Experiment, digest
-from .metrics import PerInput, Summary, summarize
+from .cells import Cell, Experiment, digest
+from ..evaluation.metrics import PerInput, Summary, summarize
 from .runner import RunReport, Runner
 
 #: spike-domain metrics that evaluate() averages over inputs, weighted by batch size
@@ -133,7 +133,7 @@ def train_task(exp: Experiment, name: str, deps: dict[str, dict[str, Any]], devi
     model, meta = runner._build(exp.models[name])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
-        save_checkpoint(path, model, meta | {"cache_key": exp.model_key(name)})  # as Runner.model writes it
+        save_checkpoint(model, path, meta | {"cache_key": exp.model_key(name)})  # as Runner.model writes it
         blob = path.read_bytes()
     return blob, {"meta": meta, "config": model.config.to_dict(), "clean": runner.clean_accuracy(model.eval()),
                   "worker": worker_id()}
@@ -354,12 +354,3 @@ class RayRunner:
         self.report.models_trained.append(name)
         by_key[key] = [ray.put(blob)]
         self.log(f"model {name} trained on {info['worker']}")
-
-
-def run_experiment_ray(experiment: Experiment, out_dir: str | os.PathLike, shard: tuple[int, int] = (0, 1),
-                       **kwargs) -> RunReport:
-    runner = RayRunner(experiment, out_dir, **kwargs)
-    try:
-        return runner.run(shard)
-    finally:
-        runner.runner.store.close()

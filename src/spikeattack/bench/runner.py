@@ -26,22 +26,18 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from ..attacks import ATTACKS, make_attack
+from ..attacks import attack_parameters, make_attack
 from ..data import ImageDataset, load_dataset
 from ..device import resolve_device
 from ..io import file_lock
 from ..models import ModelConfig, SpikingModel, build_model
-from ..training import TrainConfig, accuracy, load_checkpoint, save_checkpoint, train_model
-from .analyses import shuffles_time, spike_shuffle_accuracy
-from .evaluate import evaluate
-from .metrics import PerInput, Summary
+from ..evaluation import accuracy, evaluate, tune_estimator
+from ..evaluation.analyses import shuffles_time, spike_shuffle_accuracy
+from ..evaluation.metrics import PerInput, Summary
+from ..training import TrainConfig, load_checkpoint, save_checkpoint, train_model
 from .sharing import shared_groups, sharing
-from .tune import tune_estimator
-from .experiment import Cell, Experiment, ModelSpec, attack_parameters, digest
-from .store import ResultsStore
-
-STORE_NAME = "results.sqlite"
-
+from .cells import Cell, Experiment, ModelSpec, cell_gradient, digest
+from ..results.store import STORE_NAME, ResultsStore
 
 @dataclass
 class RunReport:
@@ -83,16 +79,10 @@ class Runner:
         return (x[:, :n] if self.data.is_sequence else x[:n]), y[:n]
 
     def model_config(self, spec: ModelSpec) -> ModelConfig:
-        c, h, w = self.data.input_shape
         config = dict(spec.config)
-        if self.data.is_sequence:
+        if self.data.is_sequence:  # the frames are the spike train: their T, whatever the table says
             config.update(encoding="spikes", timesteps=self.data.timesteps)
-        if spec.normalize:
-            x, _ = self.data.split("train")
-            dims = (0, 1, 3, 4) if self.data.is_sequence else (0, 2, 3)
-            config.update(mean=x.mean(dim=dims).tolist(), std=x.std(dim=dims).clamp_min(1e-6).tolist())
-        return ModelConfig(in_channels=c, input_size=(h, w), num_classes=self.data.num_classes,
-                           encoder_seed=spec.seed, **config)
+        return ModelConfig.for_dataset(self.data, normalize=spec.normalize, encoder_seed=spec.seed, **config)
 
     def model(self, name: str) -> SpikingModel:
         """The trained model ``name``: from the cache folder, or trained (or converted) now."""
@@ -112,7 +102,7 @@ class Runner:
                     self._verify_cached(path, name, key, model, meta)
                 else:
                     model, meta = self._build(spec)
-                    save_checkpoint(path, model, meta | {"cache_key": key})
+                    save_checkpoint(model, path, meta | {"cache_key": key})
                     self.report.models_trained.append(name)
         if self.store is not None:
             self.store.put_model(key, self.exp.name, name, str(path), model.config.to_dict(),
@@ -181,9 +171,7 @@ class Runner:
             params["eps"] = cell.eps
 
         def factory(model: SpikingModel):
-            grad = cell.grad if model.is_spiking and cell.grad not in ("exact", "none") else None
-            grad_params = cell.grad_params if model.is_spiking else None
-            return make_attack(cell.attack, model, grad=grad, grad_params=grad_params,
+            return make_attack(cell.attack, model, **cell_gradient(cell, model.is_spiking),
                                **({"seed": self.exp.seed} | params))
 
         return factory
@@ -196,9 +184,9 @@ class Runner:
             start, stop = inputs
             x, y = (x[:, start:stop] if self.data.is_sequence else x[start:stop]), y[start:stop]
         start_time = time.perf_counter()
-        summary, per = evaluate(target, (x, y), self.attack_factory(cell), None if source is target else source,
-                                seed=self.exp.seed, batch_size=self.batch_size, amp=cell.amp)
-        return summary, per, time.perf_counter() - start_time
+        result = evaluate(target, (x, y), self.attack_factory(cell), None if source is target else source,
+                          seed=self.exp.seed, batch_size=self.batch_size, amp=cell.amp, keep_examples=False)
+        return result.summary, result.per_input, time.perf_counter() - start_time
 
     @property
     def batch_size(self) -> int:

@@ -8,11 +8,11 @@ import json
 import torch
 
 from ..attacks import ATTACKS, TARGET_MODES, make_attack
-from ..bench import evaluate
+from ..evaluation import evaluate
 from ..gradients import ESTIMATORS
 from ..training import load_checkpoint
-from .common import add_data_args, add_factory_args, add_output_args, check_memory, emit, load_user_model
-from .evaluate import load_model_and_data
+from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit
+from .loading import load_model_and_data, load_user_model
 
 
 def _grad_param(text: str) -> tuple[str, float | str]:
@@ -35,14 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="the target model (from 'spikeattack train'; with --factory: its weights file)")
     add_data_args(p, default=None)
     p.add_argument("--attack", default="pgd", choices=sorted(ATTACKS), help="attack (default: pgd)")
-    p.add_argument("--grad", default="stbp", choices=tuple(ESTIMATORS),
+    p.add_argument("--grad", default=None, choices=tuple(ESTIMATORS),
                    help="gradient estimator of a spiking crafting model (default: stbp); an ANN always uses its exact gradient")
     p.add_argument("--grad-param", type=_grad_param, action="append", default=[], metavar="KEY=VALUE",
                    help="estimator parameter, e.g. gamma=0.5 for hart, beta=2 for rga (repeatable)")
     p.add_argument("--attack-param", type=_grad_param, action="append", default=[], metavar="KEY=VALUE",
                    help="attack-specific parameter, e.g. loss=dlr for apgd, c=0.1 for cw/cw-liang (repeatable)")
     p.add_argument("--gamma", type=float, default=None, help="RSF flip probability of spike-bim (default: 0.05)")
-    p.add_argument("--eps", type=float, default=None, help="perturbation budget in pixel units (default: attack's)")
+    p.add_argument("--eps", type=budget, default=None,
+                   help="perturbation budget in pixel units, a number or a fraction such as 8/255 (default: attack's)")
     p.add_argument("--alpha", type=float, default=None, help="step size (default: attack's rule)")
     p.add_argument("--steps", type=int, default=None, help="iterations of iterative attacks")
     p.add_argument("--norm", default=None, type=str.lower, choices=("linf", "l2"),
@@ -77,9 +78,15 @@ def attack_params(args: argparse.Namespace) -> dict:
             raise ValueError(f"--attack-param: {key} has its own flag; use it instead")
         params[key] = int(value) if isinstance(value, float) and value.is_integer() and key in ("steps", "restarts",
                                                                                                 "search_steps") else value
-    params.update(grad=args.grad, grad_params=dict(args.grad_param), targeted=args.targeted, eot=args.eot,
-                  time_extend=args.time_extend, penultimate_threshold=args.penultimate_threshold,
-                  early_stop=args.early_stop, seed=args.seed)
+    params.update(targeted=args.targeted, eot=args.eot, early_stop=args.early_stop, seed=args.seed)
+    gradient = {"--grad": args.grad is not None, "--grad-param": bool(args.grad_param),
+                "--time-extend": args.time_extend != 1, "--penultimate-threshold": args.penultimate_threshold is not None}
+    if ATTACKS[args.attack].uses_gradient:
+        params.update(grad=args.grad or "stbp", grad_params=dict(args.grad_param), time_extend=args.time_extend,
+                      penultimate_threshold=args.penultimate_threshold)
+    elif any(gradient.values()):
+        flag = next(f for f, given in gradient.items() if given)
+        raise ValueError(f"{flag}: {args.attack} is gradient-free; it takes no gradient options")
     return params
 
 
@@ -96,6 +103,8 @@ def minimal_perturbation(per) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.timesteps is not None and not args.factory:
+        raise ValueError("--timesteps: only used with --factory (a checkpoint carries its own)")
     target, data, device, options = load_model_and_data(args)
     source = None
     if args.source_factory is not None and args.source is None:
@@ -110,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                              "pass --other-dataset to craft on it anyway")
     crafting = source or target
     params = attack_params(args)
-    if not crafting.is_spiking and (args.grad != "stbp" or args.grad_param):
+    if not crafting.is_spiking and (args.grad not in (None, "stbp") or args.grad_param):
         raise ValueError(f"--grad: the crafting model is an ANN, whose exact gradient is used; drop --grad {args.grad}")
     if crafting.is_spiking and not crafting.takes_sequence:
         check_memory(crafting.config, device, batch=args.batch_size, timesteps=crafting.timesteps * args.time_extend,
@@ -131,12 +140,13 @@ def run(args: argparse.Namespace) -> int:
         targets = torch.full_like(y, args.target_class)
     elif args.target_class is not None:
         raise ValueError("--target-class: only used with --targeted given")
-    summary, per = evaluate(target, (x, y), attack, source, targets=targets, batch_size=args.batch_size,
-                            seed=args.seed, progress=not args.quiet, amp=args.amp)
+    outcome = evaluate(target, (x, y), attack, source, targets=targets, batch_size=args.batch_size,
+                       seed=args.seed, progress=not args.quiet, amp=args.amp, keep_examples=False)
+    summary, per = outcome.summary, outcome.per_input
     config = summary.extra.pop("config")
-    result = {"attack": args.attack, "grad": args.grad if crafting.is_spiking else "exact",
+    result = {"attack": args.attack, "grad": attack.grad_name,
               "eps": config.get("eps"), "scenario": summary.extra["scenario"], "target": args.checkpoint,
-              "source": args.source, "dataset": data.name, "data_options": options, **summary.to_dict(),
+              "source": args.source, "dataset": data.name, "data_options": options, **outcome.to_dict(),
               "excluded_target_class": excluded, "config": config}
     if args.attack == "boundary":
         result["minimal_perturbation"] = minimal_perturbation(per)

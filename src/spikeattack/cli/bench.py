@@ -6,7 +6,8 @@ import argparse
 import os
 
 from ..bench.experiment import load_experiment
-from ..bench.runner import STORE_NAME, Runner
+from ..bench.runner import Runner
+from ..results.store import STORE_NAME
 from ..io import check_output_dir
 from .common import add_output_args, emit, info
 
@@ -74,7 +75,7 @@ def execute(experiment, args: argparse.Namespace) -> dict:
     if getattr(args, "ray", None) is not None:
         result["ray_startup_seconds"] = round(runner.startup_seconds, 1)
     if not args.no_report and args.shard[0] == 0:
-        from ..bench.report import write_report
+        from ..results.report import write_report
 
         paths = write_report(os.path.join(args.out, STORE_NAME), args.out, experiment=experiment.name)
         result["report"] = {k: str(v) for k, v in paths.items()} if isinstance(paths, dict) else str(paths)

@@ -57,6 +57,16 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
 SEED_LIMIT = 2 ** 63  # torch and numpy seeds are 64-bit
 
 
+def budget(text: str) -> float:
+    """A perturbation budget on the command line: a number (``0.1``) or a fraction (``8/255``)."""
+    head, sep, tail = text.partition("/")
+    try:
+        value = float(head) / float(tail) if sep else float(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a number or a fraction such as 8/255, got {text!r}") from None
+    return value  # range and finiteness are the library's to check (it names the argument)
+
+
 def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
@@ -174,18 +184,9 @@ def add_factory_args(parser: argparse.ArgumentParser) -> None:
     if not any("--timesteps" in a.option_strings for a in parser._actions):
         g.add_argument("--timesteps", "-T", type=int, default=None, help="with --factory: the model's time steps")
     g.add_argument("--time", default=None, choices=TIMES,
-                   help="with --factory: who runs the time loop (default: detected from the neurons)")
-    g.add_argument("--readout", default=None, choices=READOUTS, help="with --factory: logits from the output "
-                   "(default: mean over time)")
+                   help="with --factory: who runs the time loop (default: decided by running the network on a probe "
+                        "batch; given, it is checked there)")
+    g.add_argument("--readout", default=None, choices=READOUTS, help="with --factory: how the output becomes logits "
+                   "(default: decided on the probe batch, like --time)")
     g.add_argument("--encoding", default=None, help="with --factory: input encoding (default: direct; spikes for "
                    "event data)")
-
-
-def load_user_model(args: argparse.Namespace, factory: str, weights: str, data, device: torch.device):
-    """The ``--factory`` model with ``weights``, shaped for ``data``."""
-    from ..interop import load_foreign_model
-
-    encoding = args.encoding or ("spikes" if data.is_sequence else None)
-    return load_foreign_model(factory, weights, timesteps=args.timesteps, input_shape=tuple(data.input_shape),
-                              num_classes=data.num_classes, time=args.time, readout=args.readout,
-                              encoding=encoding, device=device)

@@ -8,11 +8,13 @@ import os
 import torch
 
 from ..neurons import RESETS
-from ..training import accuracy, read_checkpoint, save_checkpoint
+from ..evaluation import accuracy
+from ..training import read_checkpoint, save_checkpoint
 from ..training.conversion import METHODS, convert_ann_to_snn
 from ..io import check_output_file
 from .common import add_data_args, add_output_args, check_memory, emit, info
-from .evaluate import EVAL_BATCH, load_model_and_data
+from .evaluate import EVAL_BATCH
+from .loading import load_model_and_data
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     metadata = {"dataset": data.name, "resize": resize, "source_ann": os.fspath(args.checkpoint),
                 "conversion": conversion | {"calibration_seed": args.seed},
                 "ann_test_accuracy": ann_acc, "test_accuracy": snn_acc}
-    save_checkpoint(out, snn, metadata)
+    save_checkpoint(snn, out, metadata)
     info(args, f"lambdas per layer: {', '.join(f'{v:.4g}' for v in conversion['lambdas'])}")
     result = {"checkpoint": out, "source_ann": os.fspath(args.checkpoint), "dataset": data.name, "n": len(y),
               "timesteps": args.timesteps, "method": args.method,

@@ -13,8 +13,8 @@ import os
 
 from ..bench.experiment import parse_experiment
 from ..bench.presets import preset_text
-from ..bench.report import report_headline
-from ..bench.runner import STORE_NAME
+from ..results.report import report_headline
+from ..results.store import STORE_NAME
 from .bench import add_run_args, execute
 from .common import emit
 from .report import headline_line

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import load_dataset
-from ..training import accuracy, load_checkpoint
-from .common import (add_data_args, add_factory_args, add_output_args, check_memory, data_kwargs, emit,
-                     load_user_model, pick_device)
+from ..evaluation import accuracy
+from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit
+from .loading import load_model_and_data
 
 EVAL_BATCH = 256  # accuracy()'s batch size
 
@@ -17,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="clean accuracy of a checkpoint, or with --version the standard robustness evaluation",
                        description="Print the clean test accuracy of a checkpoint; with --version, run the standard "
                                    "evaluation (a fixed cascade of attacks x gradient estimators, per-input worst "
-                                   "case, 95%% Clopper-Pearson interval). "
+                                   "case, 95% Clopper-Pearson interval). "
                                    "Examples: spikeattack eval runs/models/digits-small_cnn-lif-seed0.pt; "
                                    "spikeattack evaluate model.pt --eps 0.1 --version standard --json")
     p.add_argument("checkpoint", help="path written by 'spikeattack train' (with --factory: the weights file)")
@@ -29,44 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--version", default=None, choices=("standard", "plus", "rand"),
                    help="run the standard robustness evaluation (plus: more iterations, restarts and targets; "
                         "rand: EOT for stochastic models); without it, clean accuracy only")
-    p.add_argument("--eps", type=float, default=None, help="perturbation budget in pixel units (with --version)")
+    p.add_argument("--eps", type=budget, default=None,
+                   help="perturbation budget in pixel units, e.g. 0.1 or 8/255 (with --version)")
     p.add_argument("--norm", default="Linf", type=str.lower, choices=("linf", "l2"),
                    help="threat model of the standard evaluation: Linf or L2 (default: Linf)")
     p.add_argument("--seed", type=int, default=0, help="seed of random starts, targets and encoder noise")
     add_output_args(p)
     p.set_defaults(func=run)
-
-
-def load_model_and_data(args: argparse.Namespace):
-    """The checkpoint's model on the chosen device, its dataset (defaults from the checkpoint;
-    another dataset only with ``--other-dataset``), the device and the dataset options used."""
-    device = pick_device(args.device)
-    factory = getattr(args, "factory", None)  # commands without the --factory options (convert) have none
-    unused = [f"--{k}" for k in ("time", "readout", "encoding") if getattr(args, k, None) is not None]
-    if getattr(args, "command", None) == "attack" and args.timesteps is not None:
-        unused.append("--timesteps")
-    if unused and not factory:
-        raise ValueError(f"{unused[0]}: only used with --factory (a checkpoint carries its own)")
-    if factory:
-        if args.dataset is None:
-            raise ValueError("--dataset: a --factory model does not name its dataset; pass --dataset")
-        options = data_kwargs(args)
-        data = load_dataset(args.dataset, args.data_root, **options)
-        return load_user_model(args, factory, args.checkpoint, data, device), data, device, options
-    model, meta = load_checkpoint(args.checkpoint, map_location=device)
-    name = args.dataset or meta.get("dataset")
-    if name is None:
-        raise ValueError("--dataset: the checkpoint does not name its dataset; pass --dataset")
-    trained_on = meta.get("dataset")
-    if trained_on is not None and name != trained_on and not getattr(args, "other_dataset", False):
-        raise ValueError(f"--dataset: the checkpoint was trained on {trained_on}, not {name}; pass --other-dataset "
-                         "to use it on another dataset of the same input shape anyway")
-    options = data_kwargs(args, meta, same_dataset=name == trained_on)
-    data = load_dataset(name, args.data_root, **options)
-    if tuple(data.input_shape) != model.input_shape or data.num_classes != model.num_classes:
-        raise ValueError(f"--dataset: {name} has inputs {tuple(data.input_shape)} and {data.num_classes} classes; "
-                         f"the model expects {model.input_shape} and {model.num_classes}")
-    return model, data, device, options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,8 +71,9 @@ def run_standard(args: argparse.Namespace, model, data, x, y) -> int:
 
     if args.eps is None:
         raise ValueError("--eps: the standard evaluation needs a budget, e.g. --eps 0.1")
-    if args.timesteps is not None:
-        raise ValueError("--timesteps: not supported with --version (evaluate the model as trained)")
+    if args.timesteps is not None and not args.factory:
+        raise ValueError("--timesteps: not supported with --version (evaluate the model as trained; with --factory "
+                         "it gives the model's own time steps)")
     device = next(model.parameters()).device
     x = to_float(x).to(device)
     result = standard_evaluation(model, x, y.to(device), eps=args.eps, norm=args.norm, version=args.version,

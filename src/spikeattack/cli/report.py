@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from ..io import check_output_dir
-from .common import add_output_args, emit
+from .common import add_output_args, budget, emit
 
-STORE_NAME = "results.sqlite"
+from ..results.store import STORE_NAME
 RESULT_COLUMNS = ("target", "source", "scenario", "attack", "grad", "eps", "n", "clean_acc", "asr", "asr_95ci",
                   "robust_acc", "robust_95ci", "linf", "l2", "vanishing")
 
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--grad", default=None, help="only this estimator (stbp, bptr, rga, hart, cba, exact)")
     q.add_argument("--scenario", default=None,
                    help="white-box, black-box, cross (every cross:<model>) or one cross:<model>")
-    q.add_argument("--eps", type=float, default=None, help="only this perturbation budget")
+    q.add_argument("--eps", type=budget, default=None, help="only this perturbation budget (a number or a fraction)")
     q.add_argument("--format", default="table", choices=("table", "csv", "json"),
                    help="output format (default: table; --json is the same as --format json)")
     add_output_args(q)
@@ -67,10 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench.headline import headline
-    from ..bench.hygiene import hygiene_flags
-    from ..bench.report import write_report
-    from ..bench.store import ResultsStore
+    from ..results.headline import headline
+    from ..results.hygiene import hygiene_flags
+    from ..results.report import write_report
+    from ..results.store import ResultsStore
 
     path = store_path(args.run)
     out = args.out if args.out is not None else str(path.parent)
@@ -133,7 +133,7 @@ def _fmt_ci(ci: list[float] | None) -> str | None:
 
 def results_table(rows: list[dict]) -> str:
     """An aligned plain-text table of cells (percent columns as fractions, 4 significant digits)."""
-    from ..bench.intervals import cell_intervals
+    from ..results.intervals import cell_intervals
 
     body = []
     for r in rows:
@@ -152,7 +152,7 @@ def results_table(rows: list[dict]) -> str:
 
 
 def run_results(args: argparse.Namespace) -> int:
-    from ..bench.store import ResultsStore, export_rows
+    from ..results.store import ResultsStore, export_rows
 
     path = store_path(args.run)
     with ResultsStore(path, readonly=True) as store:  # listing never writes the store

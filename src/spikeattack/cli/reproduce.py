@@ -6,9 +6,9 @@ import argparse
 import os
 
 from ..bench.experiment import parse_experiment
-from ..bench.papers import comparison_markdown
+from ..results.papers import comparison_markdown
 from ..bench.presets import PAPERS, SCALES, preset_text
-from ..bench.store import ResultsStore
+from ..results.store import STORE_NAME, ResultsStore
 from ..io import write_text
 from .bench import add_run_args, execute
 from .common import emit
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out == "runs/reproduce":
         args.out = os.path.join("runs", name)
     result = execute(experiment, args)
-    with ResultsStore(os.path.join(args.out, "results.sqlite"), readonly=True) as store:
+    with ResultsStore(os.path.join(args.out, STORE_NAME), readonly=True) as store:
         table = comparison_markdown(args.paper, store.rows(experiment=experiment.name),
                                     store.analyses(experiment=experiment.name))
     path = os.path.join(args.out, "comparison.md")

@@ -84,13 +84,16 @@ class ImageDataset:
         """True for event data (frame sequences ``[N, T, C, H, W]``)."""
         return self.train_x.dim() == 5
 
-    def split(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(float32 inputs, int64 labels)`` of the ``"train"`` or ``"test"`` split, in the model's
-        layout (``[N, C, H, W]`` images in [0, 1], ``[T, N, C, H, W]`` frame sequences).
-        Float inputs may share memory with the dataset."""
+    def split(self, which: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(float32 inputs, int64 labels)`` of the ``"train"`` or ``"test"`` split (its first
+        ``limit`` samples), in the model's layout (``[N, C, H, W]`` images in [0, 1],
+        ``[T, N, C, H, W]`` frame sequences). Float inputs may share memory with the dataset."""
         if which not in ("train", "test"):
             raise ValueError(f"which: expected 'train' or 'test', got {which!r}")
         x, y = (self.train_x, self.train_y) if which == "train" else (self.test_x, self.test_y)
+        if limit is not None:
+            limit = as_count(limit, "limit")
+            x, y = x[:limit], y[:limit]
         x = to_float(x)
         return (x.transpose(0, 1) if x.dim() == 5 else x), y
 

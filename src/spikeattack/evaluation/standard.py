@@ -35,19 +35,22 @@ accuracy), and records list every stage that broke the input.
 from __future__ import annotations
 
 import json
-import math
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable
 
 import torch
 
+from .._checks import check_choice, check_number
 from ..attacks import Attack, make_attack
 from ..attacks.projection import check_norm
 from ..data import ImageDataset
 from ..gradients import MDSE, make_estimator
-from ..models import SpikingModel
-from .statistics import clopper_pearson
+from ..models import SpikingModel, evaluating
+from ..results.robust import robust_mask
+from ..results.statistics import clopper_pearson
+from .evaluate import evaluate
 from .tune import tune_estimator
 
 VERSIONS = ("standard", "plus", "rand")
@@ -95,7 +98,11 @@ class InputRecord:
 
 @dataclass
 class StandardEvaluation:
-    """What :func:`standard_evaluation` returns (and ``spikeattack evaluate --json`` prints)."""
+    """What :func:`standard_evaluation` returns (and ``spikeattack evaluate --json`` prints).
+
+    ``adversarial`` holds, per input, the adversarial example of the first stage that broke it
+    and the clean input where none did (AutoAttack's ``x_adv``); it is not part of :meth:`to_dict`.
+    """
 
     n: int
     eps: float
@@ -110,9 +117,12 @@ class StandardEvaluation:
     seconds: float = 0.0
     hart_gamma: float | None = None
     hart_tuned: bool = False
+    adversarial: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "adversarial"}
+        out["stages"] = [asdict(s) for s in self.stages]
+        out["records"] = [asdict(r) for r in self.records]
         out["robust_accuracy_ci"] = list(self.robust_accuracy_ci)
         return out
 
@@ -137,10 +147,8 @@ def _check_inputs(model: SpikingModel, x: torch.Tensor, y: torch.Tensor, eps: fl
         raise ValueError(f"x: expected a non-empty batch of images, got {getattr(x, 'shape', type(x).__name__)}")
     if not isinstance(y, torch.Tensor) or y.dtype != torch.long or y.shape != (len(x),):
         raise ValueError(f"y: expected int64 labels of shape ({len(x)},)")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps: expected a finite number > 0, got {eps!r}")
-    if version not in VERSIONS:
-        raise ValueError(f"version: expected one of {VERSIONS}, got {version!r}")
+    check_number("eps", eps, low=0, low_open=True)
+    check_choice("version", version, VERSIONS)
     return check_norm(norm.lower() if isinstance(norm, str) else norm)
 
 
@@ -188,35 +196,39 @@ def build_stages(model: SpikingModel, eps: float, norm: str, version: str, hart_
     return stages
 
 
-def _run_stage(model: SpikingModel, stage: _Stage, x: torch.Tensor, y: torch.Tensor, batch_size: int
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adversarial examples for ``x`` (the best over the stage's targets) and the model's predictions."""
-    attack = stage.build(model)
-    out, preds = x.clone(), torch.empty_like(y)
-    for start in range(0, len(y), batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        best = xb.clone()
-        with torch.no_grad():
-            pred = model(best).argmax(-1)
-            ranked = model(xb).argsort(-1, descending=True) if stage.targets else None
-        runs = range(stage.targets) if stage.targets else [None]
-        for k in runs:
-            alive = pred == yb
-            if not alive.any():
-                break
-            idx = alive.nonzero().squeeze(1)
-            if k is None:
-                x_adv = attack(xb[idx], yb[idx])
-            else:
-                order = ranked[idx]
-                others = order[order != yb[idx].view(-1, 1)].view(len(idx), -1)
-                x_adv = attack(xb[idx], yb[idx], others[:, k])
-            with torch.no_grad():
-                new_pred = model(x_adv).argmax(-1)
-            best[idx] = x_adv
-            pred[idx] = new_pred
-        out[start:start + batch_size], preds[start:start + batch_size] = best, pred
-    return out, preds
+def _predict(model: SpikingModel, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def _run_stage(model: SpikingModel, stage: _Stage, attack: Attack, x: torch.Tensor, y: torch.Tensor,
+               batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adversarial examples for the clean-correct inputs ``x`` (the best over the stage's targets:
+    each further target attacks the inputs still classified correctly) and the model's predictions."""
+    best, pred = x.clone(), y.clone()
+    others = None
+    if stage.targets:
+        ranked = _predict(model, x, batch_size).argsort(-1, descending=True)
+        others = ranked[ranked != y.view(-1, 1)].view(len(y), -1)  # most likely other classes first
+    for k in range(stage.targets) if stage.targets else [None]:
+        alive = (pred == y).nonzero().squeeze(1)
+        if not alive.numel():
+            break
+        result = evaluate(model, (x[alive], y[alive]), attack, targets=None if k is None else others[alive, k],
+                          batch_size=batch_size, seed=seed)
+        best[alive] = result.adversarial.to(x.device)
+        pred[alive] = result.per_input.adv_pred.to(y.device)
+    return best, pred
+
+
+def _reporter(progress: bool | Callable[[str], None]) -> Callable[[str], None] | None:
+    if progress is True:
+        return lambda line: print(line, file=sys.stderr, flush=True)
+    if progress is False or progress is None:
+        return None
+    if not callable(progress):
+        raise ValueError(f"progress: expected True, False or a callable taking a line, got {progress!r}")
+    return progress
 
 
 def standard_evaluation(
@@ -232,43 +244,45 @@ def standard_evaluation(
     hart_gamma: float | None = None,
     batch_size: int = 128,
     cascade: bool = True,
-    progress: Callable[[str], None] | None = None,
+    progress: bool | Callable[[str], None] = True,
 ) -> StandardEvaluation:
     """Run the standard evaluation of ``model`` on images ``x`` in [0, 1] with labels ``y``.
 
     ``eps`` is the budget in pixel units under ``norm`` (``"Linf"`` or ``"L2"``); ``version`` one
     of ``standard``, ``plus``, ``rand``. HART's ``gamma`` is tuned on a held-out slice of
     ``train_data``'s training split when given (never on ``x``), else ``hart_gamma`` (default 1).
-    ``progress`` receives one line per finished stage.
+    ``progress``: one line per finished stage on stderr (``True``, the default), none
+    (``False``), or each line passed to a callable.
     """
     norm = _check_inputs(model, x, y, eps, norm, version)
+    report = _reporter(progress)
     started = time.perf_counter()
-    reseed = getattr(model.encoder, "reseed", None)
-    if reseed is not None:
-        reseed(seed)
-    was_training = model.training
-    model.eval()
-    try:
+    model.encoder.reseed(seed)
+    with evaluating(model):
         if hart_gamma is None:
+            if model.is_spiking and train_data is not None and report is not None:
+                report(f"tuning HART's gamma on held-out training data ({', '.join(map(str, HART_GAMMAS))})")
             gamma, tuned = _tune_hart(model, train_data, eps, norm, seed) if model.is_spiking else (None, False)
         else:
             gamma, tuned = float(hart_gamma), False
-        with torch.no_grad():
-            clean_pred = torch.cat([model(x[i:i + batch_size]).argmax(-1) for i in range(0, len(y), batch_size)])
+        clean_pred = _predict(model, x, batch_size).argmax(-1)
         correct = clean_pred == y
         robust = correct.clone()
-        adv_pred = clean_pred.clone()
+        adversarial = x.clone()
         records = [InputRecord(index=i, label=int(y[i]), clean_pred=int(clean_pred[i]), robust=bool(correct[i]))
                    for i in range(len(y))]
         stages: list[StageResult] = []
+        stage_preds: list[list[int]] = []  # per stage, per input: the prediction after it (the label if not attacked)
         for s_index, stage in enumerate(build_stages(model, eps, norm, version, gamma or 1.0, seed)):
+            attack = stage.build(model)
             pool = robust if cascade else correct
             idx = pool.nonzero().squeeze(1)
             t0 = time.perf_counter()
-            broken_here = torch.zeros(0, dtype=torch.long)
-            config = stage.build(model).describe() | ({"targets": stage.targets} if stage.targets else {})
+            after = y.clone()
+            broken_here = torch.zeros(0, dtype=torch.long, device=y.device)
             if idx.numel():
-                x_adv, pred = _run_stage(model, stage, x[idx], y[idx], batch_size)
+                x_adv, pred = _run_stage(model, stage, attack, x[idx], y[idx], batch_size, seed)
+                after[idx] = pred
                 fooled = pred != y[idx]
                 broken_here = idx[fooled]
                 delta = (x_adv - x[idx]).flatten(1)
@@ -278,24 +292,28 @@ def standard_evaluation(
                     if rec.attack is None:
                         rec.attack, rec.estimator, rec.adv_pred = stage.attack, stage.estimator, int(pred[j])
                         rec.linf, rec.l2 = float(delta[j].abs().max()), float(delta[j].norm())
+                        adversarial[idx[j]] = x_adv[j]
+            stage_preds.append(after.tolist())
             new = int(robust[broken_here].sum())
             robust[broken_here] = False
             for i in broken_here.tolist():
                 records[i].robust = False
+            config = attack.describe() | ({"targets": stage.targets} if stage.targets else {})
             stages.append(StageResult(attack=stage.attack, estimator=stage.estimator, attacked=int(idx.numel()),
                                       broken=int(broken_here.numel()), new=new,
                                       seconds=time.perf_counter() - t0,
                                       robust_accuracy_after=int(robust.sum()) / len(y), config=config))
-            if progress is not None:
+            if report is not None:
                 s = stages[-1]
-                progress(f"{s.attack} ({s.estimator}): attacked {s.attacked}, broke {s.broken} "
-                         f"({s.new} new), robust accuracy {s.robust_accuracy_after:.4f}, {s.seconds:.1f} s")
-    finally:
-        model.train(was_training)
+                report(f"{s.attack} ({s.estimator}): attacked {s.attacked}, broke {s.broken} "
+                       f"({s.new} new), robust accuracy {s.robust_accuracy_after:.4f}, {s.seconds:.1f} s")
+    labels = y.tolist()
+    flags = robust_mask(labels, [clean_pred.tolist()], stage_preds)  # the one per-input worst-case kernel
+    assert flags == robust.tolist(), "per-input bookkeeping disagrees with the worst-case kernel"
     n = len(y)
-    k = int(robust.sum())
+    k = sum(flags)
     return StandardEvaluation(n=n, eps=float(eps), norm=norm, version=version,
                               clean_accuracy=int(correct.sum()) / n, robust_accuracy=k / n,
                               robust_accuracy_ci=clopper_pearson(k, n), stages=stages, records=records,
                               cascade=cascade, seconds=time.perf_counter() - started,
-                              hart_gamma=gamma, hart_tuned=tuned)
+                              hart_gamma=gamma, hart_tuned=tuned, adversarial=adversarial)

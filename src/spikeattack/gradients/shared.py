@@ -1,4 +1,4 @@
-"""One spiking forward, several estimators' input gradients (DESIGN: "one forward, several
+"""One spiking forward, several estimators' input gradients ("one forward, several
 backwards").
 
 :func:`input_gradients` runs *one* probed spiking forward that records every statistic the
@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from ..models import SpikingModel
 from ..neurons import NeuronProbe
 from .base import GradientEstimator
+from .registry import make_estimator
 from .cba import CBA
 from .rate import RatePathEstimator, rate_path_neurons
 from .stbp import STBP
@@ -56,8 +57,6 @@ class InputGradient:
 
 def _named(estimators: Sequence[str | GradientEstimator] | Mapping[str, str | GradientEstimator]
            ) -> dict[str, GradientEstimator]:
-    from . import make_estimator
-
     if isinstance(estimators, Mapping):
         named = {str(k): make_estimator(v) for k, v in estimators.items()}
     else:
@@ -75,9 +74,7 @@ def _named(estimators: Sequence[str | GradientEstimator] | Mapping[str, str | Gr
 
 
 def _shares_rate_forward(est: GradientEstimator) -> bool:
-    cls = type(est)
-    return isinstance(est, RatePathEstimator) and cls.forward is RatePathEstimator.forward \
-        and cls.gains is RatePathEstimator.gains
+    return isinstance(est, RatePathEstimator) and est.shares_rate_forward
 
 
 def input_gradients(
@@ -174,8 +171,8 @@ _ACTIVE: contextvars.ContextVar["SharedForward | None"] = contextvars.ContextVar
 
 
 def adaptive(est: GradientEstimator) -> bool:
-    """Whether ``est`` keeps state across an attack's iterations (it overrides ``reset``)."""
-    return type(est).reset is not GradientEstimator.reset
+    """Whether ``est`` keeps state across an attack's iterations (declared: ``stateful``)."""
+    return est.stateful
 
 
 def draws_noise(est: GradientEstimator, model: SpikingModel) -> bool:

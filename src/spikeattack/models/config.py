@@ -86,6 +86,27 @@ class ModelConfig:
         if self.neuron == "if" and self.decay != 1.0:
             object.__setattr__(self, "decay", 1.0)
 
+    @classmethod
+    def for_dataset(cls, data: Any, *, normalize: bool = False, **fields_: Any) -> "ModelConfig":
+        """The config of a model for ``data`` (an :class:`~spikeattack.data.ImageDataset`): its input
+        shape and classes; event frames are the spike train itself (``encoding="spikes"``, T = the
+        frames per sample); ``normalize`` takes per-channel mean/std from the training split."""
+        c, h, w = data.input_shape
+        if data.is_sequence:
+            encoding = fields_.get("encoding", "spikes")
+            if encoding not in ("spikes", "direct") or normalize:
+                raise ValueError(f"encoding: {data.name} holds spike frames; it takes no encoding or normalisation")
+            timesteps = fields_.get("timesteps", data.timesteps)
+            if timesteps != data.timesteps:
+                raise ValueError(f"timesteps: {data.name} has {data.timesteps} frames per sample, got {timesteps}")
+            fields_ = {**fields_, "encoding": "spikes", "timesteps": data.timesteps}
+        if normalize:
+            x, _ = data.split("train")
+            dims = (0, 1, 3, 4) if data.is_sequence else (0, 2, 3)
+            fields_ = {**fields_, "mean": tuple(x.mean(dim=dims).tolist()),
+                       "std": tuple(x.std(dim=dims).clamp_min(1e-6).tolist())}
+        return cls(in_channels=c, input_size=(h, w), num_classes=data.num_classes, **fields_)
+
     @property
     def is_spiking(self) -> bool:
         return self.neuron != "relu"

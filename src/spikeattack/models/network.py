@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..encoding import make_encoder
-from ..neurons import LIFNeuron, ReLUNeuron, make_surrogate
+from ..neurons import LIFNeuron, ReLUNeuron, foreign_spiking_modules, make_surrogate
 from .config import ModelConfig
 from .registry import ArchSpec, build_body
 
@@ -78,6 +78,11 @@ class SpikingModel(nn.Module):
     def spiking_neurons(self) -> list[LIFNeuron]:
         """The spiking layers in forward order (the last one is the penultimate layer)."""
         return [m for m in self.body.modules() if isinstance(m, LIFNeuron)]
+
+    def foreign_spiking_modules(self) -> list[str]:
+        """Spiking modules of the body that are not spikeattack neurons (``"path (Type)"``): a
+        foreign neuron left in the network, which the rate path cannot follow."""
+        return foreign_spiking_modules(self.body)
 
     # ------------------------------------------------------------------ forward
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:

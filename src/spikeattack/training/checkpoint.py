@@ -20,8 +20,8 @@ FORMAT = "spikeattack-checkpoint"
 VERSION = 1
 
 
-def save_checkpoint(path: str | os.PathLike, model: SpikingModel, metadata: dict[str, Any] | None = None) -> None:
-    """Write ``model``'s weights and config (and JSON-able ``metadata``) to ``path``."""
+def save_checkpoint(model: SpikingModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
+    """Write ``model``'s weights and config (and JSON-able ``metadata``) to ``path`` (``torch.save``'s order)."""
     if not isinstance(model, SpikingModel):
         raise ValueError(f"model: expected a SpikingModel, got {type(model).__name__}")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}

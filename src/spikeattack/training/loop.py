@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from ..data import ImageDataset, iterate_batches
 from ..device import autocast, check_amp
+from ..evaluation.accuracy import accuracy
 from ..models import SpikingModel
 
 LOSSES = ("ce", "mse")
@@ -95,24 +96,6 @@ def compute_loss(name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch
     if name == "mse":
         return F.mse_loss(logits, F.one_hot(labels, logits.shape[-1]).to(logits.dtype))
     raise ValueError(f"loss: expected one of {LOSSES}, got {name!r}")
-
-
-@torch.no_grad()
-def accuracy(model: SpikingModel, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 256,
-             progress: bool = False) -> float:
-    """Clean accuracy of ``model`` (eval mode) on images ``x`` (uint8 or [0,1] float), labels ``y``."""
-    if len(y) == 0:
-        raise ValueError("y: no inputs; accuracy of an empty set is undefined")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    batches = iterate_batches(x, y, batch_size, shuffle=False)
-    for xb, yb in tqdm(batches, total=math.ceil(len(y) / batch_size), desc="eval", disable=not progress,
-                       leave=False, file=sys.stderr):
-        correct += (model(xb.to(device)).argmax(-1) == yb.to(device)).sum()
-    model.train(was_training)
-    return int(correct) / max(len(y), 1)
 
 
 def _optimizer(model: SpikingModel, cfg: TrainConfig) -> torch.optim.Optimizer:

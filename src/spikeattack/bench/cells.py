@@ -1,0 +1,125 @@
+"""The data model of an experiment: models, cells and their content hashes.
+
+A cell is one independent unit of work (target, source, attack, estimator, eps); its id is a
+hash of everything that fixes its result, so a re-run skips finished cells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..attacks import ATTACKS, attack_parameters
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def digest(obj: Any, length: int = 16) -> str:
+    return hashlib.sha1(canonical(obj).encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the experiment: how to build and train it (its key is a config hash)."""
+
+    name: str
+    config: dict[str, Any]
+    train: dict[str, Any]
+    seed: int
+    adv: dict[str, Any] | None = None
+    convert_from: str | None = None
+    convert: dict[str, Any] = field(default_factory=dict)
+    normalize: bool = False
+    foreign: dict[str, Any] | None = None  # a user model: factory, weights, blackbox_weights, time, readout
+
+    def key(self, data: dict[str, Any], resolve: "Experiment") -> str:
+        base = {"config": self.config, "train": self.train, "seed": self.seed, "adv": self.adv,
+                "normalize": self.normalize, "data": {k: data.get(k) for k in ("dataset", "resize", "frames", "time_bins")}}
+        if self.foreign is not None:
+            weights = self.foreign.get("weights")
+            stat = Path(weights).stat() if weights and Path(weights).is_file() else None
+            base["foreign"] = self.foreign | {"weights_file": None if stat is None else [stat.st_size, stat.st_mtime_ns]}
+        if self.convert_from:
+            base["convert"] = {"from": resolve.models[self.convert_from].key(data, resolve), **self.convert}
+        return digest(base)
+
+    def with_seed(self, seed: int) -> "ModelSpec":
+        foreign = self.foreign
+        if foreign is not None:  # a user model's "other seed" is its separately trained black-box weights
+            foreign = {k: v for k, v in foreign.items() if k != "blackbox_weights"} | {"weights": foreign["blackbox_weights"]}
+        return ModelSpec(f"{self.name}#seed{seed}", self.config, self.train, seed, self.adv, self.convert_from,
+                         self.convert, self.normalize, foreign)
+
+    @property
+    def is_spiking(self) -> bool:
+        return self.config.get("neuron", "lif") != "relu"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One independent unit of work: (target, source, attack, estimator, eps)."""
+
+    target: str
+    source: str
+    scenario: str
+    attack: str
+    grad: str
+    eps: float | None
+    params: dict[str, Any]
+    grad_params: dict[str, Any]
+    variant: str = ""
+    amp: str | None = None  # crafting under torch.autocast ("bf16" / "fp16"), None = full precision
+
+    @property
+    def label(self) -> str:
+        """The attack as stored and reported: ``spike-bim@uth=2`` for a grid with ``variant``."""
+        return f"{self.attack}@{self.variant}" if self.variant else self.attack
+
+    def config(self, experiment: "Experiment") -> dict[str, Any]:
+        data = experiment.data
+        config = {"target": experiment.model_key(self.target), "source": experiment.model_key(self.source),
+                  "scenario": self.scenario, "attack": self.attack, "grad": self.grad, "eps": self.eps,
+                  "params": self.params, "grad_params": self.grad_params, "variant": self.variant,
+                  "data": {k: data.get(k) for k in ("dataset", "resize", "frames", "time_bins", "limit")},
+                  "seed": experiment.seed}
+        if self.amp is not None:  # only then: full-precision cells keep the ids they always had
+            config["amp"] = self.amp
+        return config
+
+    def id(self, experiment: "Experiment") -> str:
+        return digest(self.config(experiment), 24)
+
+
+@dataclass
+class Experiment:
+    name: str
+    seed: int
+    data: dict[str, Any]
+    models: dict[str, ModelSpec]
+    cells: list[Cell]
+    analyses: dict[str, Any]
+    source_text: str = ""
+    paper: str | None = None
+    description: str = ""
+
+    def model_key(self, name: str) -> str:
+        return self.models[name].key(self.data, self)
+
+
+def attack_takes_eps(name: str) -> bool:
+    return "eps" in attack_parameters(name)
+
+
+def cell_gradient(cell: "Cell", spiking: bool) -> dict[str, Any]:
+    """The ``grad``/``grad_params`` keywords of a cell's attack on a crafting model (none for a
+    gradient-free attack; the exact gradient, i.e. no estimator, for an ANN)."""
+    if not ATTACKS[cell.attack].uses_gradient:
+        return {}
+    if not spiking or cell.grad in ("exact", "none"):
+        return {}
+    return {"grad": cell.grad, "grad_params": cell.grad_params}

@@ -1,0 +1,87 @@
+"""Assembling a report: the data a report is built from, the sections in order, the files written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ...io import write_text
+from ..headline import headline
+from ..store import STORE_NAME, ResultsStore
+from .context import ReportContext
+from .document import Document
+from .sections import SECTIONS
+
+
+def build_document(ctx: ReportContext, title: str) -> Document:
+    d = ctx.doc
+    d.heading(1, title)
+    experiments = sorted({r["experiment"] for r in ctx.rows} | {m["experiment"] for m in ctx.models})
+    if not ctx.rows and not ctx.models:
+        d.para("The store holds no results and no models yet: run `spikeattack bench` first.")
+        return d
+    d.para(f"{len(ctx.rows)} result cells, {len(ctx.models)} models"
+           + (f", experiment(s): {', '.join(f'`{e}`' for e in experiments)}" if experiments else "")
+           + ". ASR = attack success rate over the inputs the target classifies correctly; robust accuracy = "
+             "share of all inputs classified correctly both clean and under attack. Percentages; brackets hold "
+             "95% Clopper-Pearson intervals. Sections without data are left out.")
+    for section in SECTIONS:
+        section(ctx)
+    return d
+
+
+def _open_store(store_or_path: ResultsStore | str | os.PathLike) -> tuple[ResultsStore, bool]:
+    if isinstance(store_or_path, ResultsStore):
+        return store_or_path, False
+    path = Path(store_or_path)
+    if path.is_dir():
+        path = path / STORE_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"store: no results store at {str(path)!r}")
+    return ResultsStore(path, readonly=True), True  # a report never writes the store
+
+
+def load_report_inputs(store: ResultsStore, experiment: str | None = None) -> tuple[list, list, list]:
+    """Rows, models and spike-shuffle analyses of ``experiment`` (all experiments when None)."""
+    return (store.rows(experiment=experiment), store.models(experiment),
+            store.analyses(experiment=experiment, kind="spike_shuffle"))
+
+
+def report_headline(store_or_path: ResultsStore | str | os.PathLike, experiment: str | None = None) -> list[dict]:
+    """The per-input headline entries (:meth:`.headline.Headline.to_dict`) of a store, without writing anything."""
+    store, owned = _open_store(store_or_path)
+    try:
+        rows = store.rows(experiment=experiment)
+    finally:
+        if owned:
+            store.close()
+    return [h.to_dict() for h in headline(rows, errors=[])]
+
+
+def write_report(store_path_or_store: ResultsStore | str | os.PathLike, out_dir: str | os.PathLike,
+                 experiment: str | None = None) -> dict[str, Path]:
+    """Write ``report.md``, ``report.html`` and ``plots/*.png`` into ``out_dir``.
+
+    ``store_path_or_store``: a :class:`ResultsStore`, the path of its SQLite file, or a
+    run folder holding ``results.sqlite``. ``experiment``: report only this experiment
+    (default: every experiment in the store). Returns ``{"markdown", "html", "plots"}``
+    paths (``plots`` is the folder; it holds no file when matplotlib is missing).
+    """
+    store, owned = _open_store(store_path_or_store)
+    try:
+        rows, models, shuffles = load_report_inputs(store, experiment)
+    finally:
+        if owned:
+            store.close()
+    if experiment is not None and not rows and not models:
+        raise ValueError(f"experiment: no results or models named {experiment!r} in the store")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plots_dir = out / "plots"
+    title = f"Robustness report: {experiment}" if experiment else (
+        "Robustness report" + (f": {rows[0]['experiment']}" if rows and len({r['experiment'] for r in rows}) == 1 else ""))
+    doc = build_document(ReportContext(rows, models, shuffles, plots_dir), title)
+    md_path, html_path = out / "report.md", out / "report.html"
+    write_text(md_path, doc.markdown(out))  # atomic: a reader never sees half a report
+    write_text(html_path, doc.html(title))
+    return {"markdown": md_path, "html": html_path, "plots": plots_dir}

@@ -1,0 +1,117 @@
+"""The stored cell row: its schema, a typed view of it, and the keys rows are grouped by.
+
+A row is what the runner writes per cell (``ResultsStore.put``) and every analysis reads:
+``{"id", "experiment", "target", "source", "scenario", "attack", "grad", "eps", "config",
+"metrics", "per_input", "seconds"}``, with ``per_input`` holding ``label``, ``clean_pred``,
+``adv_pred``, ``target`` (None when untargeted) and ``vanishing`` (one entry per input, in the
+order of the test split). :class:`CellRecord` is the typed read of one row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+SCENARIO_KINDS = ("white-box", "black-box", "cross")
+
+
+def scenario_kind(scenario: str) -> str:
+    """``white-box`` | ``black-box`` | ``cross`` (for ``cross:<model>``)."""
+    return "cross" if scenario.startswith("cross") else scenario
+
+
+def eps_key(eps: float | None) -> float | None:
+    """Epsilons as group keys (robust to float noise from JSON/SQLite round trips)."""
+    return None if eps is None else round(float(eps), 12)
+
+
+def format_eps(eps: float | None) -> str:
+    return "—" if eps is None else f"{eps:g}"
+
+
+def attack_base(row: Mapping[str, Any]) -> str:
+    """The attack of a row without its grid variant (``spike-bim@uth=2`` -> ``spike-bim``)."""
+    return row["attack"].split("@")[0]
+
+
+def threat_model(row: Mapping[str, Any]) -> str:
+    """The norm of a row's budget: ``linf`` | ``l2`` (``attack_config["norm"]``), ``spikes`` for
+    spike-domain attacks. Rows are only combined per input within one threat model: an L2 and
+    an Linf attack at the same numeric eps are different budgets."""
+    norm = ((row.get("config") or {}).get("attack_config") or {}).get("norm")
+    if norm:
+        return str(norm).lower()
+    return "spikes" if attack_base(row).startswith("spike") else "linf"
+
+
+def estimator_label(row: Mapping[str, Any], with_source: bool = False) -> str:
+    """The estimator of a row as shown in reports: ``rga``, ``hart(gamma=0.5)``, ``ann:exact``."""
+    label = row["grad"]
+    params = (row.get("config") or {}).get("grad_params") or {}
+    if params:
+        label += "(" + ",".join(f"{k}={v}" for k, v in sorted(params.items())) + ")"
+    if with_source:
+        label = f"{row['source']}:{label}"
+    return label
+
+
+def group_key(row: Mapping[str, Any]) -> tuple:
+    """``(experiment, target, scenario kind, attack, eps, norm)``: rows of one per-attack group."""
+    return (row.get("experiment", ""), row["target"], scenario_kind(row["scenario"]), row["attack"],
+            eps_key(row["eps"]), threat_model(row))
+
+
+def budget_key(row: Mapping[str, Any]) -> tuple:
+    """``(experiment, target, norm, eps)``: rows whose per-input outcomes combine into one worst case."""
+    return (row.get("experiment", ""), row["target"], threat_model(row), eps_key(row["eps"]))
+
+
+@dataclass(frozen=True)
+class CellRecord:
+    """A typed, read-only view of one stored row."""
+
+    id: str
+    experiment: str
+    target: str
+    source: str
+    scenario: str
+    attack: str
+    grad: str
+    eps: float | None
+    labels: Sequence[int]
+    clean_pred: Sequence[int]
+    adv_pred: Sequence[int]
+    target_class: Sequence[int] | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "CellRecord":
+        per = row.get("per_input") or {}
+        return cls(id=str(row.get("id", "")), experiment=row.get("experiment", ""), target=row["target"],
+                   source=row.get("source", row["target"]), scenario=row["scenario"], attack=row["attack"],
+                   grad=row["grad"], eps=None if row["eps"] is None else float(row["eps"]),
+                   labels=per.get("label") or [], clean_pred=per.get("clean_pred") or [],
+                   adv_pred=per.get("adv_pred") or [], target_class=per.get("target"),
+                   metrics=row.get("metrics") or {}, config=row.get("config") or {},
+                   seconds=float(row.get("seconds") or 0.0))
+
+    @property
+    def n(self) -> int:
+        return len(self.labels)
+
+    @property
+    def norm(self) -> str:
+        return threat_model({"attack": self.attack, "config": self.config})
+
+    @property
+    def kind(self) -> str:
+        return scenario_kind(self.scenario)
+
+    @property
+    def success(self) -> list[bool]:
+        """Per input: the attack reached its goal (fooled; targeted: sent to the target class)."""
+        if self.target_class is None:
+            return [a != y for a, y in zip(self.adv_pred, self.labels)]
+        return [a == t for a, t in zip(self.adv_pred, self.target_class)]

@@ -1,0 +1,252 @@
+"""The results store: one SQLite row per finished cell, written as soon as it finishes.
+
+Rows are keyed by the cell's config hash, so re-running an experiment skips finished
+cells and a run killed at any moment (even SIGKILL) resumes without recomputing or losing
+a finished cell: each result and its computation log entry are committed in one
+transaction. Several processes on one machine may share a store (WAL journal, busy
+timeout): cells are independent, the store is the only shared state. WAL needs shared
+memory, so the file must be on a local disk, not a network file system.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import quote
+
+#: the results store's file name inside a run folder
+STORE_NAME = "results.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cells (
+    id TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    target TEXT NOT NULL,
+    source TEXT NOT NULL,
+    scenario TEXT NOT NULL,
+    attack TEXT NOT NULL,
+    grad TEXT NOT NULL,
+    eps REAL,
+    config TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    per_input TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    finished_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS computations (
+    cell_id TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    finished_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS models (
+    key TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    config TEXT NOT NULL,
+    clean_accuracy REAL,
+    info TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS analyses (
+    id TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    result TEXT NOT NULL,
+    finished_at REAL NOT NULL
+);
+"""
+
+COLUMNS = ("id", "experiment", "target", "source", "scenario", "attack", "grad", "eps", "seconds")
+TABLES = {"cells", "computations", "models", "analyses"}
+
+
+class StoreError(ValueError):
+    """The file is not a usable results store (damaged, or an SQLite file of something else)."""
+
+
+class ResultsStore:
+    """SQLite store at ``path``: created on first use, or with ``readonly=True`` opened
+    read-only (``mode=ro``: listing and reporting never write, and work on a read-only
+    archive). A damaged file, or an SQLite file without spikeattack's tables, raises
+    :class:`StoreError` and is left untouched."""
+
+    def __init__(self, path: str | os.PathLike, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        if readonly:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"store: no results store at {str(self.path)!r}")
+            # a file nobody may write cannot change under us: immutable needs no -wal/-shm files
+            frozen = "&immutable=1" if not self.path.stat().st_mode & 0o222 else ""
+            uri = f"file:{quote(str(self.path.absolute()))}?mode=ro{frozen}"
+            self.conn = sqlite3.connect(uri, uri=True, timeout=120, isolation_level=None)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, timeout=120, isolation_level=None)
+        try:
+            self._check_schema()
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self.conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")  # all tables or none, for a peer
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise StoreError(f"store: {str(self.path)!r} is not a readable results store ({exc})") from exc
+        except StoreError:
+            self.conn.close()
+            raise
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def _check_schema(self) -> None:
+        """Refuse an SQLite file that holds tables but not ours (never write our schema into it)."""
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables and not self.readonly:
+            return  # a new, empty store
+        missing = TABLES - tables
+        if missing:
+            raise StoreError(f"store: {str(self.path)!r} is not a spikeattack results store (no table "
+                             f"{', '.join(sorted(missing))}); refusing to use it")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "ResultsStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ cells
+    def has(self, cell_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM cells WHERE id = ?", (cell_id,)).fetchone() is not None
+
+    def finished_ids(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT id FROM cells")}
+
+    def put(self, cell_id: str, row: dict[str, Any], worker: str | None = None) -> bool:
+        """Insert a finished cell (and its computation log entry) atomically.
+
+        ``worker`` names who computed it in the log (default: this process). Returns False
+        (and writes nothing) when another process finished it first.
+        """
+        now = time.time()
+        with self._transaction():
+            if self.has(cell_id):
+                return False
+            self.conn.execute(
+                "INSERT INTO cells (id, experiment, target, source, scenario, attack, grad, eps, config, metrics, "
+                "per_input, seconds, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (cell_id, row["experiment"], row["target"], row["source"], row["scenario"], row["attack"],
+                 row["grad"], row["eps"], json.dumps(row["config"]), json.dumps(row["metrics"]),
+                 json.dumps(row["per_input"]), row["seconds"], now),
+            )
+            self.conn.execute("INSERT INTO computations (cell_id, worker, finished_at) VALUES (?, ?, ?)",
+                              (cell_id, worker or self.worker, now))
+        return True
+
+    def _transaction(self):
+        store = self
+
+        class _Tx:
+            def __enter__(self_inner):
+                store.conn.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self_inner, exc_type, *rest):
+                store.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                return False
+
+        return _Tx()
+
+    def rows(self, **filters: Any) -> list[dict[str, Any]]:
+        """Finished cells as dicts (``config``/``metrics``/``per_input`` decoded), filtered by column values."""
+        where, values = [], []
+        for key, value in filters.items():
+            if value is None:
+                continue
+            if key not in COLUMNS:
+                raise ValueError(f"filter: unknown column {key!r}; expected one of {', '.join(COLUMNS)}")
+            where.append(f"{key} = ?")
+            values.append(value)
+        sql = "SELECT id, experiment, target, source, scenario, attack, grad, eps, config, metrics, per_input, " \
+              "seconds, finished_at FROM cells"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY experiment, target, attack, scenario, grad, eps"
+        out = []
+        for r in self.conn.execute(sql, values):
+            out.append({"id": r[0], "experiment": r[1], "target": r[2], "source": r[3], "scenario": r[4],
+                        "attack": r[5], "grad": r[6], "eps": r[7], "config": json.loads(r[8]),
+                        "metrics": json.loads(r[9]), "per_input": json.loads(r[10]), "seconds": r[11],
+                        "finished_at": r[12]})
+        return out
+
+    def computation_counts(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT cell_id, COUNT(*) FROM computations GROUP BY cell_id").fetchall())
+
+    # ------------------------------------------------------------------ models & analyses
+    def put_model(self, key: str, experiment: str, name: str, path: str, config: dict, clean_accuracy: float | None,
+                  info: dict) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          (key, experiment, name, path, json.dumps(config), clean_accuracy, json.dumps(info)))
+
+    def models(self, experiment: str | None = None) -> list[dict[str, Any]]:
+        sql, values = "SELECT key, experiment, name, path, config, clean_accuracy, info FROM models", []
+        if experiment is not None:
+            sql, values = sql + " WHERE experiment = ?", [experiment]
+        return [{"key": r[0], "experiment": r[1], "name": r[2], "path": r[3], "config": json.loads(r[4]),
+                 "clean_accuracy": r[5], "info": json.loads(r[6])} for r in self.conn.execute(sql + " ORDER BY name", values)]
+
+    def put_analysis(self, analysis_id: str, experiment: str, kind: str, subject: str, result: dict) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO analyses VALUES (?, ?, ?, ?, ?, ?)",
+                          (analysis_id, experiment, kind, subject, json.dumps(result), time.time()))
+
+    def has_analysis(self, analysis_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM analyses WHERE id = ?", (analysis_id,)).fetchone() is not None
+
+    def analyses(self, experiment: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        sql, where, values = "SELECT id, experiment, kind, subject, result FROM analyses", [], []
+        for col, val in (("experiment", experiment), ("kind", kind)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                values.append(val)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [{"id": r[0], "experiment": r[1], "kind": r[2], "subject": r[3], "result": json.loads(r[4])}
+                for r in self.conn.execute(sql + " ORDER BY kind, subject", values)]
+
+
+def export_rows(rows: Iterable[dict[str, Any]], fmt: str) -> str:
+    """Rows as CSV (flat: columns + metrics) or JSON (everything but per-input arrays).
+
+    Both carry the 95% Clopper-Pearson intervals of ASR and robust accuracy
+    (:func:`.intervals.cell_intervals`): JSON as ``metrics.asr_ci`` / ``metrics.robust_accuracy_ci``
+    (``[low, high]``), CSV as ``*_ci_low`` / ``*_ci_high`` columns.
+    """
+    from .intervals import cell_intervals
+
+    rows = list(rows)
+    cis = [cell_intervals(r) for r in rows]
+    if fmt == "json":
+        return json.dumps([{k: v for k, v in r.items() if k != "per_input"} | {"metrics": r["metrics"] | ci}
+                           for r, ci in zip(rows, cis)], indent=2)
+    if fmt == "csv":
+        metric_keys = sorted({k for r in rows for k, v in r["metrics"].items()
+                              if not isinstance(v, (dict, list)) and k not in COLUMNS})
+        ci_keys = [f"{name}_ci_{end}" for name in ("asr", "robust_accuracy") for end in ("low", "high")]
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(list(COLUMNS) + metric_keys + ci_keys)
+        for r, ci in zip(rows, cis):
+            bounds = [None if ci[f"{name}_ci"] is None else ci[f"{name}_ci"][j]
+                      for name in ("asr", "robust_accuracy") for j in (0, 1)]
+            writer.writerow([r[c] for c in COLUMNS] + [r["metrics"].get(k) for k in metric_keys] + bounds)
+        return buf.getvalue()
+    raise ValueError(f"format: expected 'csv' or 'json', got {fmt!r}")
