@@ -60,3 +60,15 @@ def test_an_api_page_per_package(build):
         html = (site / "api" / name / "index.html").read_text(encoding="utf-8")
         assert f"spikeattack.{name}" in html
         assert 'class="doc doc-' in html, f"api/{name}: mkdocstrings rendered nothing"
+
+
+def test_the_front_door_page_lists_every_exported_name(build):
+    done, site = build
+    assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
+    import spikeattack
+
+    names = [name for name, _ in api_pages.front_door()]
+    assert names and set(names) == set(spikeattack.__all__) - {"__version__"}
+    html = (site / "api" / "index.html").read_text(encoding="utf-8")
+    for name in names:
+        assert f"sa.{name}" in html, f"api/index.md: sa.{name} is not documented"

@@ -7,6 +7,7 @@ hand-kept list of modules.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -55,6 +56,44 @@ def page(name: str) -> str:
     return "\n".join(text)
 
 
+def front_door() -> list[tuple[str, str]]:
+    """``(name, module)`` for each name ``import spikeattack as sa`` exports, read from the
+    ``_EXPORTS`` table of ``spikeattack/__init__.py`` (its names load lazily, so a static reader
+    cannot follow them as imports)."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        if isinstance(target, ast.Name) and target.id == "_EXPORTS" and node.value is not None:
+            return list(ast.literal_eval(node.value).items())
+    return []
+
+
+def front_door_markdown() -> str:
+    """One short entry per exported name (signature and docstring; members on the package pages)."""
+    blocks = []
+    for name, module in front_door():
+        package = module.split(".")[0]
+        blocks.append(f"::: spikeattack.{module}.{name}\n"
+                      "    options:\n"
+                      "      show_root_heading: true\n"
+                      f'      heading: "sa.{name}"\n'
+                      f'      toc_label: "sa.{name}"\n'
+                      "      heading_level: 3\n"
+                      "      members: false\n\n"
+                      f"From [`spikeattack.{package}`]({package}.md).\n")
+    return "\n".join(blocks)
+
+
+def on_page_markdown(markdown, page, config, files):
+    if page.file.src_uri == "api/index.md":
+        markdown = markdown.replace(FRONT_DOOR_MARK, front_door_markdown())
+    return markdown
+
+
+FRONT_DOOR_MARK = "<!-- the front door's names are inserted here -->"
+
+
 def on_config(config):
     for section in config.nav or []:
         if isinstance(section, dict) and "API reference" in section:
@@ -76,4 +115,5 @@ ROLE = re.compile(r":(?:class|func|meth|attr|mod|data|exc|obj):<code>~?(?:[\w.]*
 def on_page_content(html, page, config, files):
     if page.file.src_uri.startswith("api/"):
         html = ROLE.sub(r"<code>\1</code>", html)
+        html = html.replace("::</p>", ":</p>")  # reST's literal-block marker before a code block
     return html
