@@ -32,6 +32,18 @@ from .registry import convert_neurons
 __all__ = ["READOUTS", "TIMES", "ForeignModel", "wrap"]
 
 
+def _copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model``; state tensors that still carry autograd history (an snnTorch
+    membrane left by the last training step) are copied detached, so the copy never fails and
+    the user's network is not touched."""
+    memo: dict[int, Any] = {}
+    for m in model.modules():
+        for value in [*vars(m).values(), *m._buffers.values()]:
+            if isinstance(value, torch.Tensor) and value.grad_fn is not None:
+                memo[id(value)] = value.detach().clone()
+    return copy.deepcopy(model, memo)
+
+
 def _input_shape(value: Any) -> tuple[int, int, int]:
     bad = ValueError(f"input_shape: expected (C, H, W), three integers >= 1, got {value!r}")
     if not isinstance(value, (tuple, list, torch.Size)) or len(value) != 3:
@@ -91,7 +103,7 @@ def wrap(model: nn.Module, *, timesteps: int, input_shape: tuple[int, int, int],
                          encoder_seed=check_int("encoder_seed", encoder_seed, 0), mean=_statistics("mean", mean),
                          std=_statistics("std", std))
 
-    body = copy.deepcopy(model)
+    body = _copy(model)
     neurons = convert_neurons(body)
     if not neurons:
         raise ValueError(f"model: no spiking neuron found in {type(model).__name__}; a neuron type spikeattack does not "
@@ -116,6 +128,6 @@ def wrap(model: nn.Module, *, timesteps: int, input_shape: tuple[int, int, int],
     readout_name = reading.readout if isinstance(reading.readout, str) else "callable"
     config = config.replace(arch_options={"time": reading.time, "readout": readout_name})
     wrapped = ForeignModel(body, neurons, config, reading.time, reading.readout).to(device).eval()
-    original = copy.deepcopy(model).to(device).eval()
+    original = _copy(model).to(device).eval()
     check_against_original(wrapped, original, probe, reading)
     return wrapped
