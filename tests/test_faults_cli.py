@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -69,6 +70,15 @@ def edited(source: Path, target: Path, *, state: dict | None = None, config: dic
     return target
 
 
+def make_null_device(path: Path) -> None:
+    """A character device node like /dev/null inside the test folder (never the system's own: a
+    regression would replace it); where this user may not make device nodes, a FIFO stands in."""
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except (PermissionError, OSError):
+        os.mkfifo(path)
+
+
 # ---------------------------------------------------------------------------------------------- workspace
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
@@ -100,6 +110,7 @@ def workspace(tmp_path_factory):
         model.body[-1].module.bias[0] = 3e38
     save_checkpoint(model, root / "overflow.pt", meta)
     os.mkfifo(root / "fifo")
+    make_null_device(root / "null")
     (root / "old.pt").write_bytes(b"the previous checkpoint")
     (root / "alpha.toml").write_text(experiment("alpha"))
     assert main(["bench", str(root / "alpha.toml"), "--out", str(root / "run"), "--quiet", "--no-report"]) == 0
@@ -119,12 +130,12 @@ def inside(workspace, monkeypatch):
 CASES = [
     # one output-path policy: regular files only, never a device, FIFO, the input, or ''
     (["train", *TRAIN, "--out", "fifo"], "--out"),
-    (["train", *TRAIN, "--out", "/dev/null"], "--out"),
-    (["convert", "snn.pt", "--out", "/dev/null"], "--out"),
+    (["train", *TRAIN, "--out", "null"], "--out"),
+    (["convert", "snn.pt", "--out", "null"], "--out"),
     (["train", *TRAIN, "--out", ""], "--out"),
     (["convert", "snn.pt", "--out", ""], "--out"),
     (["bench", "alpha.toml", "--out", ""], "--out"),
-    (["bench", "alpha.toml", "--out", "/dev/null"], "--out"),
+    (["bench", "alpha.toml", "--out", "null"], "--out"),
     (["report", "run", "--out", ""], "--out"),
     (["report", "run", "--out", "fifo"], "--out"),
     # one checkpoint validator for every loader

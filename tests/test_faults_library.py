@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -57,20 +58,24 @@ def batch(digits):
 
 # ---------------------------------------------------------------------------------------------- output paths
 def test_no_writer_replaces_a_fifo_a_device_or_writes_to_an_empty_path(tmp_path):
-    fifo = tmp_path / "fifo"
+    fifo, null = tmp_path / "fifo", tmp_path / "null"
     os.mkfifo(fifo)
-    for path in (fifo, Path("/dev/null")):
+    try:  # a device node like /dev/null, in the test folder: a regression must never replace the system's
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except OSError:
+        os.mkfifo(null)
+    for path in (fifo, null):
         with pytest.raises(ValueError, match=r"^--out: .*(FIFO|character device)"):
             sio.check_output_file(path, "--out")
         with pytest.raises(ValueError, match="regular files"):
             sio.write_bytes(path, b"x")
         with pytest.raises(ValueError, match=r"^--out: .*expected a folder"):
             sio.check_output_dir(path, "--out")
-    assert fifo.is_fifo() and Path("/dev/null").is_char_device()
+    assert fifo.is_fifo() and (null.is_char_device() or null.is_fifo())
     for check in (sio.check_output_file, sio.check_output_dir):
         with pytest.raises(ValueError, match=r"^--out: expected a (file|folder) path, got ''"):
             check("", "--out")
-    assert list(tmp_path.iterdir()) == [fifo]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "null"]
 
 
 def test_a_symlink_is_written_through(tmp_path):

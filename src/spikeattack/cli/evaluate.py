@@ -81,8 +81,14 @@ def run_standard(args: argparse.Namespace, model, data, x, y) -> int:
                                  seed=args.seed, train_data=data, progress=lambda line: info(args, line))
     out = {"checkpoint": args.checkpoint, "dataset": data.name, **result.to_dict()}
     low, high = result.robust_accuracy_ci
+    moving = result.converged is False
     text = (f"standard evaluation ({result.version}, {result.norm}, eps={result.eps}) on {result.n} {data.name} "
             f"test images: clean accuracy {result.clean_accuracy:.4f}, robust accuracy "
-            f"{result.robust_accuracy:.4f} [95% CI {low:.4f}, {high:.4f}], {result.seconds:.1f} s")
+            f"{'at most ' if moving else ''}{result.robust_accuracy:.4f} [95% CI {low:.4f}, {high:.4f}], "
+            f"{result.seconds:.1f} s")
+    if moving:
+        last = result.convergence.rounds[-1]
+        text += (f"\nNOT CONVERGED: the last escalation round (x{last.scale} iterations) still broke {last.broken} of "
+                 f"{last.attacked} sampled robust inputs; the number is an upper bound that is still moving")
     emit(args, out, text)
     return 0

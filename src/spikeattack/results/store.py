@@ -26,6 +26,18 @@ from .rows import row_problems
 #: the results store's file name inside a run folder
 STORE_NAME = "results.sqlite"
 
+MODELS_TABLE = """CREATE TABLE IF NOT EXISTS models (
+    key TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    config TEXT NOT NULL,
+    clean_accuracy REAL,
+    info TEXT NOT NULL,
+    PRIMARY KEY (key, experiment)
+);
+"""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cells (
     id TEXT PRIMARY KEY,
@@ -47,15 +59,16 @@ CREATE TABLE IF NOT EXISTS computations (
     worker TEXT NOT NULL,
     finished_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS models (
-    key TEXT NOT NULL,
+""" + MODELS_TABLE + """CREATE TABLE IF NOT EXISTS evaluations (
+    id TEXT PRIMARY KEY,
     experiment TEXT NOT NULL,
-    name TEXT NOT NULL,
-    path TEXT NOT NULL,
-    config TEXT NOT NULL,
-    clean_accuracy REAL,
-    info TEXT NOT NULL,
-    PRIMARY KEY (key, experiment)
+    target TEXT NOT NULL,
+    eps REAL NOT NULL,
+    norm TEXT NOT NULL,
+    version TEXT NOT NULL,
+    result TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    finished_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS analyses (
     id TEXT PRIMARY KEY,
@@ -68,7 +81,7 @@ CREATE TABLE IF NOT EXISTS analyses (
 """
 
 COLUMNS = ("id", "experiment", "target", "source", "scenario", "attack", "grad", "eps", "seconds")
-TABLES = {"cells", "computations", "models", "analyses"}
+TABLES = {"cells", "computations", "models", "analyses"}  # required; "evaluations" came later (optional to read)
 
 
 def canonical(obj: Any) -> str:
@@ -135,8 +148,7 @@ class ResultsStore:
         with self._transaction():
             if keyed_by_key_alone():  # another process may have migrated it meanwhile
                 self.conn.execute("ALTER TABLE models RENAME TO models_0_1")
-                self.conn.execute(SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS models"):
-                                         SCHEMA.index("CREATE TABLE IF NOT EXISTS analyses")])
+                self.conn.execute(MODELS_TABLE)
                 self.conn.execute("INSERT INTO models SELECT * FROM models_0_1")
                 self.conn.execute("DROP TABLE models_0_1")
 
@@ -255,6 +267,39 @@ class ResultsStore:
     def computation_counts(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT cell_id, COUNT(*) FROM computations GROUP BY cell_id").fetchall())
 
+    # ------------------------------------------------------------------ standard evaluations
+    def _has_table(self, name: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                 (name,)).fetchone() is not None
+
+    def has_evaluation(self, evaluation_id: str) -> bool:
+        return self._has_table("evaluations") and self.conn.execute(
+            "SELECT 1 FROM evaluations WHERE id = ?", (evaluation_id,)).fetchone() is not None
+
+    def put_evaluation(self, evaluation_id: str, experiment: str, target: str, result: dict[str, Any]) -> bool:
+        """Store a finished standard evaluation (``StandardEvaluation.to_dict()``, per-input records
+        included); False when it is stored already."""
+        with self._transaction():
+            if self.has_evaluation(evaluation_id):
+                return False
+            self.conn.execute(
+                "INSERT INTO evaluations (id, experiment, target, eps, norm, version, result, seconds, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (evaluation_id, experiment, target, float(result["eps"]), str(result["norm"]), str(result["version"]),
+                 json.dumps(result), float(result.get("seconds", 0.0)), time.time()))
+        return True
+
+    def evaluations(self, experiment: str | None = None, target: str | None = None) -> list[dict[str, Any]]:
+        """Stored standard evaluations: ``{id, experiment, target, eps, norm, version, seconds, result}``."""
+        if not self._has_table("evaluations"):
+            return []  # a store written before the table existed
+        sql, values = _filtered("SELECT id, experiment, target, eps, norm, version, result, seconds FROM evaluations",
+                                experiment=experiment, target=target)
+        return [{"id": r[0], "experiment": r[1], "target": r[2], "eps": r[3], "norm": r[4], "version": r[5],
+                 "result": self._json(r[6], f"standard evaluation of {r[2]!r} (experiment {r[1]!r}): its result"),
+                 "seconds": r[7]}
+                for r in self.conn.execute(sql + " ORDER BY experiment, target, norm, eps", values)]
+
     # ------------------------------------------------------------------ models & analyses
     def put_model(self, key: str, experiment: str, name: str, path: str, config: dict, clean_accuracy: float | None,
                   info: dict) -> None:
@@ -262,9 +307,8 @@ class ResultsStore:
                           (key, experiment, name, path, json.dumps(config), clean_accuracy, json.dumps(info)))
 
     def models(self, experiment: str | None = None) -> list[dict[str, Any]]:
-        sql, values = "SELECT key, experiment, name, path, config, clean_accuracy, info FROM models", []
-        if experiment is not None:
-            sql, values = sql + " WHERE experiment = ?", [experiment]
+        sql, values = _filtered("SELECT key, experiment, name, path, config, clean_accuracy, info FROM models",
+                                experiment=experiment)
         return [{"key": r[0], "experiment": r[1], "name": r[2], "path": r[3],
                  "config": self._json(r[4], f"model {r[2]!r} (experiment {r[1]!r}): its config"),
                  "clean_accuracy": r[5], "info": self._json(r[6], f"model {r[2]!r} (experiment {r[1]!r}): its info")}
@@ -278,13 +322,8 @@ class ResultsStore:
         return self.conn.execute("SELECT 1 FROM analyses WHERE id = ?", (analysis_id,)).fetchone() is not None
 
     def analyses(self, experiment: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-        sql, where, values = "SELECT id, experiment, kind, subject, result FROM analyses", [], []
-        for col, val in (("experiment", experiment), ("kind", kind)):
-            if val is not None:
-                where.append(f"{col} = ?")
-                values.append(val)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql, values = _filtered("SELECT id, experiment, kind, subject, result FROM analyses", experiment=experiment,
+                                kind=kind)
         return [{"id": r[0], "experiment": r[1], "kind": r[2], "subject": r[3],
                  "result": self._json(r[4], f"analysis {r[2]} of {r[3]!r} (experiment {r[1]!r}): its result")}
                 for r in self.conn.execute(sql + " ORDER BY kind, subject", values)]
@@ -295,6 +334,14 @@ class ResultsStore:
         except (TypeError, ValueError) as exc:
             raise StoreError(f"store: {str(self.path)!r}: {what} is not valid JSON ({type(exc).__name__}); the "
                              "record is damaged: delete it and re-run the experiment") from None
+
+
+def _filtered(sql: str, **filters: Any) -> tuple[str, list[Any]]:
+    """``sql`` with ``WHERE col = ?`` for each filter that is not None, and the values."""
+    given = {k: v for k, v in filters.items() if v is not None}
+    if given:
+        sql += " WHERE " + " AND ".join(f"{k} = ?" for k in given)
+    return sql, list(given.values())
 
 
 def export_rows(rows: Iterable[dict[str, Any]], fmt: str) -> str:

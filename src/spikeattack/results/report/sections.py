@@ -16,6 +16,7 @@ from .plots import PLOTS_HINT, order_key, plot_eps_grid, plot_headline, plot_swe
 from .stats import cell_asr, cell_robust, num, pct, with_ci
 
 from .context import ReportContext
+from .quote_section import section_quote
 
 HART_COLUMNS = ("cba", "bptr", "stbp", "rga", "hart")
 HART_HEADER = ("target", "attack", "eps", "scenario", "CBA", "BPTR", "STBP", "RGA", "HART", "worst case")
@@ -74,7 +75,8 @@ def section_headline(ctx: ReportContext) -> None:
     if not ctx.headline:
         return
     multi_norm = len({h.norm for h in ctx.headline}) > 1
-    d.para("**The number to quote** (AutoAttack's rule). Per target and budget, an input counts as robust only if "
+    d.para("The grid's per-input worst case (AutoAttack's rule; the number to quote where no standard evaluation "
+           "was run). Per target and budget, an input counts as robust only if "
            "the target classifies it correctly clean *and* after every white-box attack x every estimator (x every "
            "restart) at that eps; robust accuracy is the share of all inputs robust in this sense, worst-case ASR the "
            "share of clean-correct inputs some attack broke. Brackets: 95% Clopper-Pearson interval. \"incl. "
@@ -481,7 +483,7 @@ def section_shuffle(ctx: ReportContext) -> None:
 
 
 SECTIONS = (
-    section_headline, section_hygiene, section_models, section_worst_case, section_estimators, section_results,
+    section_quote, section_headline, section_hygiene, section_models, section_worst_case, section_estimators, section_results,
     section_white_black, section_cross, section_eps_plots,
     lambda ctx: section_sweep(ctx, "decay", "ASR vs membrane decay", "membrane decay λ (1.0 = IF)"),
     lambda ctx: section_sweep(ctx, "timesteps", "ASR vs time steps", "time steps T"),
