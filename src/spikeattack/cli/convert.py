@@ -12,7 +12,7 @@ from ..evaluation import accuracy
 from ..training import read_checkpoint, save_checkpoint
 from ..training.conversion import METHODS, convert_ann_to_snn
 from ..io import check_output_file
-from .common import add_data_args, add_output_args, check_memory, emit, info
+from .common import add_data_args, add_output_args, check_memory, emit, info, naming
 from .evaluate import EVAL_BATCH
 from .loading import load_model_and_data
 
@@ -75,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     x, y = data.test_x, data.test_y
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
-    ann_acc = accuracy(ann, x, y, progress=not args.quiet)
-    snn_acc = accuracy(snn, x, y, progress=not args.quiet)
+    with naming({"model": f"checkpoint {args.checkpoint!r}"}):
+        ann_acc = accuracy(ann, x, y, progress=not args.quiet)
+    with naming({"model": f"the SNN converted from {args.checkpoint!r} (try --method percentile)"}):
+        snn_acc = accuracy(snn, x, y, progress=not args.quiet)
     metadata = {"dataset": data.name, "resize": resize, "source_ann": os.fspath(args.checkpoint),
                 "conversion": conversion | {"calibration_seed": args.seed},
                 "ann_test_accuracy": ann_acc, "test_accuracy": snn_acc}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
+from ..io import check_regular
 from .rows import row_problems
 
 #: the results store's file name inside a run folder
@@ -101,6 +102,7 @@ class ResultsStore:
     def __init__(self, path: str | os.PathLike, *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        check_regular(self.path, "store")  # never open a FIFO or device as a database (it would block or clobber)
         if readonly:
             if not self.path.is_file():
                 raise FileNotFoundError(f"store: no results store at {str(self.path)!r}")
