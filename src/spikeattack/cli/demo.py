@@ -33,12 +33,12 @@ def run(args: argparse.Namespace) -> int:
     experiment = parse_experiment(preset_text("demo"), "demo.toml")
     result = execute(experiment, args)
     report = result.get("report", {})
-    where = report.get("html") or report.get("markdown") if isinstance(report, dict) else report
+    where = report.get("html") or report.get("markdown")
     headline = report_headline(os.path.join(args.out, STORE_NAME), experiment.name)
     result["headline"] = headline
     lines = [f"{result['computed']} cells computed, {result['skipped']} already finished ({result['seconds']} s)."]
     lines.append("robust accuracy, per-input worst case over every white-box attack and estimator [95% CI]:")
     lines += [f"  {headline_line(h)}" for h in headline]
     lines.append(f"Report: {where}")
-    emit(args, result, "\n".join(lines))
+    emit(args, "demo", result, "\n".join(lines))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ..io import check_output_dir
@@ -30,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="write the report of a run (Markdown, self-contained HTML, plots)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Write report.md, a self-contained report.html and plots/*.png from a run's results store:\n"
+        description="Write report.md, a self-contained report.html, plots/ (each figure as PNG at 300 dpi, PDF and\n"
+                    "SVG) and tables/ (each table as CSV and LaTeX) from a run's results store:\n"
                     "the per-input worst-case robust accuracy over every attack and estimator with its 95% interval\n"
                     "(the number to quote), grouped evaluation-hygiene flags, the per-attack breakdown, the estimator\n"
                     "comparison in the layout of the HART tables, white- vs black-box, cross-model transfer, ASR vs\n"
@@ -80,9 +82,10 @@ def run(args: argparse.Namespace) -> int:
         rows, models = store.rows(experiment=args.experiment), store.models(args.experiment)
     heads = [h.to_dict() for h in headline(rows, errors=[])]
     flags = hygiene_flags(rows, models)
-    result = {k: str(v) for k, v in paths.items()}
-    result.update(headline=heads, hygiene_flags=len(flags), cells=len(rows))
-    lines = [f"report: {paths['markdown']}", f"html:   {paths['html']}", f"plots:  {paths['plots']}"]
+    result = {"store": str(path), "experiment": args.experiment, "report": {k: str(v) for k, v in paths.items()},
+              "headline": heads, "hygiene_flags": len(flags), "cells": len(rows)}
+    lines = [f"report: {paths['markdown']}", f"html:   {paths['html']}",
+             f"plots:  {paths['plots']} (PNG 300 dpi, PDF, SVG)", f"tables: {paths['tables']} (CSV, LaTeX)"]
     if heads:
         lines.append("robust accuracy, per-input worst case over every white-box attack and estimator [95% CI]:")
         lines += [f"  {headline_line(h)}" for h in heads]
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         lines.append("no white-box results: no headline number")
     if flags:
         lines.append(f"{len(flags)} kind(s) of evaluation-hygiene flag: see the report's hygiene section")
-    emit(args, result, "\n".join(lines))
+    emit(args, "report", result, "\n".join(lines))
     return 0
 
 
@@ -162,8 +165,11 @@ def run_results(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
     if fmt == "table":
         print(results_table(rows) if rows else "no cells match")
+    elif fmt == "json":
+        args.json = True
+        emit(args, "results", {"store": str(path), "cells": json.loads(export_rows(rows, "json"))}, "")
     else:
-        text = export_rows(rows, fmt)
+        text = export_rows(rows, fmt, public=True)
         print(text, end="" if text.endswith("\n") else "\n")
     return 0
 
