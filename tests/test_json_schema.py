@@ -11,6 +11,7 @@ name per concept across commands, ``grad`` says ``none``/``exact`` where no esti
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import math
@@ -239,6 +240,10 @@ def test_bench_report_results_demo_reproduce(models, capsys, tmp_path, monkeypat
         results = check("results", json.loads(capsys.readouterr().out))
         assert len(results["cells"]) == 4
         assert all(c["config"]["attack_config"]["norm"] == "Linf" for c in results["cells"])
+    assert main(["results", str(tmp_path / "run"), "--format", "csv"]) == 0  # CSV: rounded the same way
+    for line in list(csv.DictReader(io.StringIO(capsys.readouterr().out))):
+        for key in ("robust_accuracy", "linf", "l2", "asr_ci_low", "robust_accuracy_ci_high"):
+            assert line[key] == "" or float(f"{float(line[key]):.6g}") == float(line[key]) and len(line[key]) <= 12
     monkeypatch.setattr("spikeattack.cli.demo.preset_text", lambda name: GRID.format(name="demo"))
     demo = check("demo", run(capsys, ["demo", "--out", str(tmp_path / "demo")]))
     assert demo["experiment"] == "demo" and len(demo["headline"]) == 2

@@ -55,11 +55,12 @@ def model(name, decay=0.5, neuron="lif", arch="small_cnn"):
             "config": {"arch": arch, "neuron": neuron, "decay": decay, "timesteps": 4, "encoding": "direct"}}
 
 
-def grid(target, strength=1.0):
-    """White-box and black-box pgd/fgsm x stbp/rga/hart x 3 eps on ``target``, and a cross cell."""
+def grid(target, strength=1.0, small=False):
+    """White-box and black-box pgd/fgsm x stbp/rga/hart x 3 eps on ``target``, and a cross cell
+    (``small``: pgd at 2 eps only)."""
     cells = []
-    for attack in ("fgsm", "pgd"):
-        for eps, base in ((0.05, 4), (0.1, 12), (0.3, 30)):
+    for attack in ("pgd",) if small else ("fgsm", "pgd"):
+        for eps, base in ((0.1, 12), (0.3, 30)) if small else ((0.05, 4), (0.1, 12), (0.3, 30)):
             for k, grad in enumerate(("stbp", "rga", "hart")):
                 count = min(N, int(strength * base) + 2 * k)
                 cells.append(cell(target, grad, range(count), eps=eps, attack=attack))
@@ -68,10 +69,10 @@ def grid(target, strength=1.0):
     return cells
 
 
-def make_store(path: Path, names=("snn@decay=0.5", "snn@decay=1.0")) -> Path:
+def make_store(path: Path, names=("snn@decay=0.5", "snn@decay=1.0"), small=False) -> Path:
     store = ResultsStore(path / "results.sqlite")
     for i, name in enumerate(names):
-        for c in grid(name, 1.0 + 0.3 * i):
+        for c in grid(name, 1.0 + 0.3 * i, small):
             assert store.put(c["id"], c)
         store.put_model(**model(name, decay=0.5 + 0.5 * i if name.startswith("snn@") else 0.5,
                                 arch="small_cnn" if name.startswith("snn@") else "vgg"))
@@ -83,17 +84,46 @@ def make_store(path: Path, names=("snn@decay=0.5", "snn@decay=1.0")) -> Path:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def captured(tmp_path_factory):
+    """The full synthetic report, and every figure captured as it is saved."""
     folder = tmp_path_factory.mktemp("report")
-    paths = write_report(make_store(folder), folder / "out")
-    return paths, paths["markdown"].read_text(encoding="utf-8")
+    saved = []
+    original = figure.Plotter.save
+
+    def capture(self, fig, name):
+        saved.append((name, fig))
+        return original(self, fig, name)
+
+    figure.Plotter.save = capture
+    try:
+        paths = write_report(make_store(folder), folder / "out")
+    finally:
+        figure.Plotter.save = original
+    return paths, paths["markdown"].read_text(encoding="utf-8"), saved
+
+
+@pytest.fixture(scope="module")
+def report(captured):
+    return captured[:2]
+
+
+@pytest.fixture(scope="module")
+def figures(captured):
+    return captured[2]
+
+
+@pytest.fixture
+def no_figures(monkeypatch):
+    """Reports without matplotlib (fast): for the tests of everything but figures."""
+    monkeypatch.setattr(figure, "_matplotlib", lambda: None)
+    monkeypatch.setattr(figure, "_notified", True)
 
 
 # ---------------------------------------------------------------------------------------------- issue 18 regressions
 def test_report_deletes_only_files_it_wrote(tmp_path):
     """Regression (issue 18): ``report`` deleted every ``plots/asr_vs_*``, ``robust_vs_*``, ``white_vs_black_*``
     PNG in the folder, its own or not. Now only files listed in its manifest, unchanged since, go."""
-    store = make_store(tmp_path)
+    store = make_store(tmp_path, small=True)
     out = tmp_path / "out"
     (out / "plots").mkdir(parents=True)
     mine = {"plots/asr_vs_eps_mine.png": b"a user's plot named like the report's",
@@ -125,7 +155,7 @@ def test_report_deletes_only_files_it_wrote(tmp_path):
     assert all((out / f).is_file() for f in second)
 
 
-def test_a_damaged_or_hostile_manifest_deletes_nothing(tmp_path):
+def test_a_damaged_or_hostile_manifest_deletes_nothing(tmp_path, no_figures):
     out = tmp_path / "out"
     outside = tmp_path / "precious.txt"
     outside.write_text("keep")
@@ -133,7 +163,7 @@ def test_a_damaged_or_hostile_manifest_deletes_nothing(tmp_path):
     (out / MANIFEST_NAME).write_text('{"schema": "spikeattack/report-manifest/v1", "files": ['
                                      '{"path": "../precious.txt", "sha256": "x"}, {"path": "/etc/hostname", '
                                      '"sha256": "y"}]}')
-    write_report(make_store(tmp_path, names=("snn@decay=0.5",)), out)
+    write_report(make_store(tmp_path, names=("snn@decay=0.5",), small=True), out)
     assert outside.read_text() == "keep"
     (out / MANIFEST_NAME).write_text("not json")
     write_report(tmp_path / "results.sqlite", out)
@@ -143,18 +173,23 @@ def test_a_damaged_or_hostile_manifest_deletes_nothing(tmp_path):
 def test_a_name_with_mathtext_does_not_break_later_reports(tmp_path):
     """Regression (issue 18): a model named with ``$\\frac$`` made matplotlib's mathtext parser fail, so every
     later ``report`` of that store failed."""
-    store = make_store(tmp_path, names=("snn$\\frac$", "snn@decay=0.5"))
-    for attempt in range(2):
-        paths = write_report(store, tmp_path / f"out{attempt}")
+    store = make_store(tmp_path, names=("snn$\\frac$", "snn@decay=0.5"), small=True)
+    written = [write_report(store, tmp_path / f"out{attempt}") for attempt in range(2)]
+    for paths in written:
         svgs = sorted(paths["plots"].glob("*.svg"))
         assert len(svgs) >= 4 and all(p.with_suffix(".png").is_file() for p in svgs)
+    # the same results give the same bytes, in every format
+    first, second = (sorted(p.iterdir()) for p in (written[0]["plots"], written[1]["plots"]))
+    assert [p.name for p in first] == [p.name for p in second]
+    for a, b in zip(first, second):
+        assert a.read_bytes() == b.read_bytes(), a.name
     assert "snn\\$\\\\frac\\$" in paths["markdown"].read_text(encoding="utf-8")  # no math in Markdown either
 
 
-def test_report_md_carries_no_markup_from_names(tmp_path):
+def test_report_md_carries_no_markup_from_names(tmp_path, no_figures):
     """Regression (issue 18): ``report.md`` carried a name's raw ``<script>``. Names are text in Markdown,
     HTML and LaTeX alike."""
-    store = make_store(tmp_path, names=(EVIL, "snn@decay=0.5"))
+    store = make_store(tmp_path, names=(EVIL, "snn@decay=0.5"), small=True)
     paths = write_report(store, tmp_path / "out")
     md = paths["markdown"].read_text(encoding="utf-8")
     html = paths["html"].read_text(encoding="utf-8")
@@ -176,7 +211,7 @@ write_report(sys.argv[1], sys.argv[2])
 def test_a_killed_report_leaves_no_temporary_files_behind(tmp_path):
     """Regression (issue 18): a report killed while writing left hidden ``.<name>.<random>.tmp`` files, and
     they stayed. The next report removes the temporaries of its own files, and nothing else."""
-    store = make_store(tmp_path, names=("snn@decay=0.5",))
+    store = make_store(tmp_path, names=("snn@decay=0.5",), small=True)
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-c", KILLED_WRITE, str(store), str(out)], capture_output=True,
                           timeout=300)
@@ -210,31 +245,6 @@ def test_every_figure_is_print_ready_in_three_formats(report):
         assert png.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
         assert b"<svg" in png.with_suffix(".svg").read_bytes()[:2000]
     assert set(re.findall(r"\]\((plots/[^)]+\.png)\)", md)) == {f"plots/{p.name}" for p in pngs}
-
-
-def test_figures_are_the_same_bytes_for_the_same_results(report, tmp_path):
-    paths, _ = report
-    again = write_report(paths["markdown"].parent.parent / "results.sqlite", tmp_path / "again")
-    for path in paths["plots"].iterdir():
-        assert (again["plots"] / path.name).read_bytes() == path.read_bytes(), path.name
-
-
-@pytest.fixture(scope="module")
-def figures(tmp_path_factory, report):
-    """Every figure of the report, captured as it is saved."""
-    saved = []
-    original = figure.Plotter.save
-
-    def capture(self, fig, name):
-        saved.append((name, fig))
-        return original(self, fig, name)
-
-    figure.Plotter.save = capture
-    try:
-        write_report(report[0]["markdown"].parent.parent / "results.sqlite", tmp_path_factory.mktemp("figs"))
-    finally:
-        figure.Plotter.save = original
-    return saved
 
 
 def test_every_plotted_rate_has_an_error_bar(figures):
@@ -341,8 +351,8 @@ def test_every_table_is_exported_as_csv_with_the_numbers_the_report_shows(report
                 k += len(parts)
 
 
-def test_latex_tables_are_booktabs_and_escaped(tmp_path):
-    paths = write_report(make_store(tmp_path, names=(EVIL, "snn@decay=0.5")), tmp_path / "out")
+def test_latex_tables_are_booktabs_and_escaped(tmp_path, no_figures):
+    paths = write_report(make_store(tmp_path, names=(EVIL, "snn@decay=0.5"), small=True), tmp_path / "out")
     files = sorted(paths["tables"].glob("*.tex"))
     assert files
     for path in files:
