@@ -17,7 +17,9 @@ def checkpoint(cli_checkpoint):
 
 def test_evaluate_version_prints_the_documented_fields(checkpoint, capsys, monkeypatch):
     monkeypatch.setitem(BUDGETS, "standard", {"apgd_steps": 2, "restarts": 1, "targets": 1, "sapgd_steps": 2,
-                                              "sapgd_restarts": 1, "mdse_steps": 2, "square_queries": 5, "eot": 1})
+                                              "sapgd_restarts": 1, "mdse_steps": 2, "square_queries": 5, "eot": 1,
+                                              "escalation_rounds": 1, "escalation_sample": 4, "escalation_stages": 1,
+                                              "escalation_tolerance": 0.0})
     result = run_json(capsys, ["evaluate", str(checkpoint), "--eps", "0.1", "--norm", "Linf", "--version",
                                "standard", "--limit", "12"])
     for key in ("clean_accuracy", "robust_accuracy", "robust_accuracy_ci", "n", "eps", "norm", "version", "stages"):
@@ -25,7 +27,8 @@ def test_evaluate_version_prints_the_documented_fields(checkpoint, capsys, monke
     assert result["n"] == 12 and result["eps"] == 0.1 and result["norm"] == "Linf" and result["version"] == "standard"
     low, high = result["robust_accuracy_ci"]
     assert low <= result["robust_accuracy"] <= high <= 1
-    assert result["hart_tuned"] and len(result["stages"]) == 13
+    assert result["hart_tuned"] and len([s for s in result["stages"] if not s["attack"].startswith("escalation")]) == 13
+    assert result["converged"] in (True, False) and "rounds" in result["convergence"]
     assert {"attack", "grad", "attacked", "broken", "seconds"} <= set(result["stages"][0])
 
 

@@ -48,6 +48,15 @@ attacks = ["fgsm"]
 estimators = ["stbp", "rga"]
 eps = [0.1, 0.2]
 """
+SMALL_BUDGET = {"apgd_steps": 1, "restarts": 1, "targets": 1, "sapgd_steps": 1, "sapgd_restarts": 1,
+                "mdse_steps": 1, "square_queries": 2, "eot": 1, "escalation_rounds": 1, "escalation_sample": 4,
+                "escalation_stages": 1, "escalation_tolerance": 0.0}
+EVALUATE = """
+[[evaluate]]
+targets = ["snn"]
+eps = [0.1]
+limit = 6
+"""
 #: names a command used before issue 19, each renamed to the one name of its concept
 OLD_NAMES = {"test_accuracy", "snn_accuracy", "ann_accuracy", "source_ann", "estimator", "markdown_path"}
 
@@ -181,11 +190,11 @@ def test_eval_and_the_standard_evaluation(models, capsys, monkeypatch):
     _, snn, _, _ = models
     result = check("eval", run(capsys, ["eval", str(snn), "--limit", "30"]))
     assert result["checkpoint"] == str(snn) and result["n"] == 30
-    monkeypatch.setitem(BUDGETS, "standard", {"apgd_steps": 1, "restarts": 1, "targets": 1, "sapgd_steps": 1,
-                                              "sapgd_restarts": 1, "mdse_steps": 1, "square_queries": 2, "eot": 1})
+    monkeypatch.setitem(BUDGETS, "standard", SMALL_BUDGET)
     std = check("standard-evaluation", run(capsys, ["evaluate", str(snn), "--eps", "0.1", "--norm", "l2",
                                                     "--version", "standard", "--limit", "8"]))
     assert std["norm"] == "L2" and std["checkpoint"] == str(snn) and len(std["records"]) == 8
+    assert std["converged"] in (True, False) and std["convergence"]["sample"] <= 4
     assert {s["grad"] for s in std["stages"]} >= {"stbp", "assg", "mdse", "none"}
     assert all(s["config"]["norm"] == "L2" for s in std["stages"])
     broken = sum(not r["robust"] and r["clean_pred"] == r["label"] for r in std["records"])
@@ -244,9 +253,13 @@ def test_bench_report_results_demo_reproduce(models, capsys, tmp_path, monkeypat
     for line in list(csv.DictReader(io.StringIO(capsys.readouterr().out))):
         for key in ("robust_accuracy", "linf", "l2", "asr_ci_low", "robust_accuracy_ci_high"):
             assert line[key] == "" or float(f"{float(line[key]):.6g}") == float(line[key]) and len(line[key]) <= 12
-    monkeypatch.setattr("spikeattack.cli.demo.preset_text", lambda name: GRID.format(name="demo"))
+    monkeypatch.setitem(BUDGETS, "standard", SMALL_BUDGET)
+    monkeypatch.setattr("spikeattack.cli.demo.preset_text", lambda name: GRID.format(name="demo") + EVALUATE)
     demo = check("demo", run(capsys, ["demo", "--out", str(tmp_path / "demo")]))
     assert demo["experiment"] == "demo" and len(demo["headline"]) == 2
+    assert [(q["target"], q["eps"], q["n"], q["norm"]) for q in demo["quote"]] == [("snn", 0.1, 6, "Linf")]
+    report = check("report", run(capsys, ["report", str(tmp_path / "demo"), "--out", str(tmp_path / "rep2")]))
+    assert {q["source"] for q in report["quote"]} == {"standard evaluation (standard)", "grid worst case"}
     monkeypatch.setattr("spikeattack.cli.reproduce.preset_text", lambda name: GRID.format(name=name))
     repro = check("reproduce", run(capsys, ["reproduce", "hart", "--out", str(tmp_path / "hart")]))
     assert repro["paper"] == "hart" and repro["scale"] == "small" and Path(repro["comparison"]).is_file()

@@ -95,6 +95,27 @@ class Cell:
         return digest(self.config(experiment), 24)
 
 
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """One standard evaluation of an ``[[evaluate]]`` table: a target at one budget."""
+
+    target: str
+    eps: float
+    norm: str = "Linf"
+    version: str = "standard"
+    limit: int | None = None  # the first ``limit`` of the experiment's test inputs (None: all of them)
+
+    def config(self, experiment: "Experiment") -> dict[str, Any]:
+        data = experiment.data
+        return {"kind": "standard-evaluation", "experiment": experiment.name,
+                "target": experiment.model_key(self.target), "eps": self.eps, "norm": self.norm,
+                "version": self.version, "limit": self.limit, "seed": experiment.seed,
+                "data": {k: data.get(k) for k in ("dataset", "resize", "frames", "time_bins", "limit")}}
+
+    def id(self, experiment: "Experiment") -> str:
+        return digest(self.config(experiment), 24)
+
+
 @dataclass
 class Experiment:
     name: str
@@ -106,6 +127,7 @@ class Experiment:
     source_text: str = ""
     paper: str | None = None
     description: str = ""
+    evaluations: list[EvaluationSpec] = field(default_factory=list)
 
     def model_key(self, name: str) -> str:
         return self.models[name].key(self.data, self)

@@ -226,8 +226,9 @@ class RayRunner:
         finally:
             if started:
                 ray.shutdown()
+        self.runner.run_evaluations(shard)  # on the driver, with the models now in RUN/models/
         if shard[0] == 0:
-            self.runner.run_analyses()  # on the driver, with the models now in RUN/models/
+            self.runner.run_analyses()
         self.report.seconds = time.perf_counter() - start
         return self.report
 

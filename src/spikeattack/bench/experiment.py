@@ -73,8 +73,8 @@ from ..attacks import ATTACKS, attack_parameters
 from ..data import DATASETS
 from ..gradients import ESTIMATORS
 from ..models import ARCHS, ModelConfig
-from .cells import Cell, Experiment, ModelSpec, attack_takes_eps, canonical, cell_gradient, digest
-from .schema import (ANALYSES_KEYS, DATA_KEYS, FOREIGN_CONFIG, FOREIGN_KEYS, GRID_KEYS, MAX_CELLS, MODEL_EXTRA,
+from .cells import Cell, EvaluationSpec, Experiment, ModelSpec, attack_takes_eps, canonical, cell_gradient, digest
+from .schema import (ANALYSES_KEYS, DATA_KEYS, EVALUATE_KEYS, FOREIGN_CONFIG, FOREIGN_KEYS, GRID_KEYS, MAX_CELLS, MODEL_EXTRA,
                      MODEL_FIELDS, RESERVED, SCENARIOS, SEED_LIMIT, SWEEPABLE, TOP_KEYS, TRAIN_FIELDS, Checker,
                      ExperimentError, error_key, kind)
 
@@ -204,10 +204,12 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
     _check_train(check, train_defaults, "train", "train")
 
     models, sweeps = _parse_models(check, raw, data, train_defaults, seed, Path(path).parent)
-    cells = _parse_grids(check, raw, models, sweeps, stand_ins, max_cells)
+    cells = _parse_grids(check, raw, models, sweeps, stand_ins, max_cells) if "grid" in raw or "evaluate" not in raw \
+        else []
     analyses = _parse_analyses(check, raw)
+    evaluations = _parse_evaluations(check, raw, models, sweeps, data)
     return Experiment(str(raw.get("name", Path(path).stem)), seed, data, models, cells, analyses, text,
-                      raw.get("paper"), str(raw.get("description", "")))
+                      raw.get("paper"), str(raw.get("description", "")), evaluations)
 
 
 
@@ -324,7 +326,7 @@ def _parse_grids(check: Checker, raw: dict, models: dict[str, ModelSpec], sweeps
     cells: list[Cell] = []
     grids = raw.get("grid", [])
     if not isinstance(grids, list) or not grids:
-        raise check.fail("grid", "expected one or more [[grid]] tables")
+        raise check.fail("grid", "expected one or more [[grid]] (or [[evaluate]]) tables")
     for nth, g in enumerate(grids):
         check.table(g, "grid", "grid", nth)
         check.keys(g, GRID_KEYS, "grid", "grid", nth)
@@ -387,6 +389,54 @@ def _parse_grids(check: Checker, raw: dict, models: dict[str, ModelSpec], sweeps
                     _check_cell(check, cell, models[source], stand_ins, built, nth)
                     cells.append(cell)
     return cells
+
+
+def _parse_evaluations(check: Checker, raw: dict, models: dict[str, ModelSpec], sweeps: dict[str, list[str]],
+                       data: dict) -> list[EvaluationSpec]:
+    """The ``[[evaluate]]`` tables: the standard evaluation per target and eps (the number to quote)."""
+    tables = raw.get("evaluate", [])
+    if not isinstance(tables, list):
+        raise check.fail("evaluate", "expected one or more [[evaluate]] tables")
+    from ..data import EVENT_DATASETS
+    from ..evaluation import VERSIONS
+
+    out: list[EvaluationSpec] = []
+    for nth, table in enumerate(tables):
+        check.table(table, "evaluate", "evaluate", nth)
+        check.keys(table, EVALUATE_KEYS, "evaluate", "evaluate", nth)
+        if data["dataset"] in EVENT_DATASETS:
+            raise check.fail("evaluate", "the standard evaluation attacks images; this experiment's data are "
+                             "event frames", "evaluate", nth)
+        names = []
+        for v in check.strings(table.get("targets", [n for n in sweeps]), "evaluate.targets", "evaluate", nth):
+            if v not in sweeps and v not in models:
+                raise check.fail("evaluate.targets", f"unknown model {v!r}; valid: {', '.join(sorted(models))}",
+                                 "evaluate", nth)
+            names += sweeps.get(v, [v])
+        eps_values = table.get("eps", [8 / 255])
+        eps_values = eps_values if isinstance(eps_values, list) else [eps_values]
+        if not eps_values:
+            raise check.fail("evaluate.eps", "empty list: nothing to evaluate", "evaluate", nth)
+        for e in eps_values:
+            check.number(e, "evaluate.eps", "evaluate", nth, positive=True)
+        norm = table.get("norm", "Linf")
+        if not isinstance(norm, str) or norm.lower() not in ("linf", "l2"):
+            raise check.fail("evaluate.norm", f"expected \"Linf\" or \"L2\", got {kind(norm)} {norm!r}",
+                             "evaluate", nth)
+        version = table.get("version", "standard")
+        if version not in VERSIONS:
+            raise check.fail("evaluate.version", f"expected one of {', '.join(VERSIONS)}, got {version!r}",
+                             "evaluate", nth)
+        limit = table.get("limit")
+        if limit is not None:
+            limit = check.integer(limit, "evaluate.limit", "evaluate")
+            if limit > data["limit"]:
+                raise check.fail("evaluate.limit", f"expected at most data.limit = {data['limit']} (the same first "
+                                 "test inputs as the grid)", "evaluate", nth)
+        for name in names:
+            for e in eps_values:
+                out.append(EvaluationSpec(name, float(e), "L2" if norm.lower() == "l2" else "Linf", version, limit))
+    return list(dict.fromkeys(out))
 
 
 def _parse_analyses(check: Checker, raw: dict) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from ..data import ImageDataset, load_dataset
 from ..device import resolve_device
 from ..io import file_lock
 from ..models import ModelConfig, SpikingModel, build_model
-from ..evaluation import accuracy, evaluate, tune_estimator
+from ..evaluation import accuracy, evaluate, standard_evaluation, tune_estimator
 from ..evaluation.analyses import shuffles_time, spike_shuffle_accuracy
 from ..evaluation.metrics import PerInput, Summary
 from ..training import TrainConfig, load_checkpoint, save_checkpoint, train_model
@@ -242,10 +242,33 @@ class Runner:
                         self.report.computed += 1
                     bar.update()
         bar.close()
+        self.run_evaluations(shard)
         if shard[0] == 0:
             self.run_analyses()
         self.report.seconds = time.perf_counter() - start
         return self.report
+
+    def run_evaluations(self, shard: tuple[int, int] = (0, 1)) -> None:
+        """The experiment's ``[[evaluate]]`` standard evaluations (this shard's, skipped when stored):
+        on the first ``limit`` test inputs, the same ones the grid attacks, so the report can
+        compare the two per input."""
+        index, count = shard
+        for spec in self.exp.evaluations:
+            eid = spec.id(self.exp)
+            if int(eid, 16) % count != index or self.store.has_evaluation(eid):
+                continue
+            model = self.model(spec.target)
+            x, y = self.test_inputs()
+            if spec.limit is not None:
+                x, y = x[:spec.limit], y[:spec.limit]
+            self.log(f"standard evaluation ({spec.version}, {spec.norm}, eps={spec.eps:g}) of {spec.target} "
+                     f"on {len(y)} inputs")
+            device = next(model.parameters()).device
+            result = standard_evaluation(model, x.to(device), y.to(device), eps=spec.eps, norm=spec.norm,
+                                         version=spec.version, seed=self.exp.seed, train_data=self.data,
+                                         batch_size=self.batch_size,
+                                         progress=(lambda line: self.log(f"  {line}")) if self.progress else False)
+            self.store.put_evaluation(eid, self.exp.name, spec.target, result.to_dict())
 
     def run_analyses(self) -> None:
         """Analyses named in the experiment's ``[analyses]`` table (skipped when stored).

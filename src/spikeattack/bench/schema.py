@@ -14,11 +14,13 @@ MODEL_EXTRA = {"adv", "convert_from", "convert_method", "convert_percentile", "s
 FOREIGN_KEYS = {"factory", "weights", "blackbox_weights", "time", "readout"}
 FOREIGN_CONFIG = {"timesteps", "encoding", "mean", "std"}
 SCENARIOS = ("white-box", "black-box")
-TOP_KEYS = {"name", "seed", "description", "paper", "data", "train", "models", "grid", "analyses", "max_cells"}
+TOP_KEYS = {"name", "seed", "description", "paper", "data", "train", "models", "grid", "analyses", "max_cells",
+            "evaluate"}
 DATA_KEYS = {"dataset", "root", "limit", "batch_size", "resize", "frames", "time_bins"}
 GRID_KEYS = {"targets", "attacks", "estimators", "eps", "scenarios", "cross", "params", "grad_params", "variant",
              "amp"}
 ANALYSES_KEYS = {"spike_shuffle", "hart_gamma"}
+EVALUATE_KEYS = {"targets", "eps", "norm", "version", "limit"}
 
 
 class ExperimentError(ValueError):

@@ -13,11 +13,11 @@ import os
 
 from ..bench.experiment import parse_experiment
 from ..bench.presets import preset_text
-from ..results.report import report_headline
+from ..results.report import report_headline, report_quotes
 from ..results.store import STORE_NAME
 from .bench import add_run_args, execute
 from .common import emit
-from .report import headline_line
+from .report import headline_line, quote_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,9 +35,13 @@ def run(args: argparse.Namespace) -> int:
     report = result.get("report", {})
     where = report.get("html") or report.get("markdown")
     headline = report_headline(os.path.join(args.out, STORE_NAME), experiment.name)
-    result["headline"] = headline
+    quoted = [q for q in report_quotes(os.path.join(args.out, STORE_NAME), experiment.name) if q["source"] != "grid worst case"]
+    result["headline"], result["quote"] = headline, quoted
     lines = [f"{result['computed']} cells computed, {result['skipped']} already finished ({result['seconds']} s)."]
-    lines.append("robust accuracy, per-input worst case over every white-box attack and estimator [95% CI]:")
+    if quoted:
+        lines.append("the number to quote: the standard evaluation [95% CI]:")
+        lines += [f"  {quote_line(q)}" for q in quoted]
+    lines.append("grid: robust accuracy, per-input worst case over every white-box attack and estimator [95% CI]:")
     lines += [f"  {headline_line(h)}" for h in headline]
     lines.append(f"Report: {where}")
     emit(args, "demo", result, "\n".join(lines))

@@ -82,9 +82,15 @@ def run_standard(args: argparse.Namespace, model, data, options: dict, x, y) -> 
                                  seed=args.seed, train_data=data, progress=lambda line: info(args, line))
     out = standard_fields(result, checkpoint=args.checkpoint, dataset=data.name, data_options=options)
     low, high = result.robust_accuracy_ci
+    moving = result.converged is False
     text = (f"standard evaluation ({result.version}, {norm_name(result.norm)}, eps={result.eps:g}) on {result.n} "
             f"{data.name} test images: clean accuracy {result.clean_accuracy:.4f}, robust accuracy "
-            f"{result.robust_accuracy:.4f} [95% CI {low:.4f}, {high:.4f}], {result.seconds:.1f} s")
+            f"{'at most ' if moving else ''}{result.robust_accuracy:.4f} [95% CI {low:.4f}, {high:.4f}], "
+            f"{result.seconds:.1f} s")
+    if moving:
+        last = result.convergence.rounds[-1]
+        text += (f"\nNOT CONVERGED: the last escalation round (x{last.scale} iterations) still broke {last.broken} of "
+                 f"{last.attacked} sampled robust inputs; the number is an upper bound that is still moving")
     emit(args, "standard-evaluation", out, text)
     return 0
 

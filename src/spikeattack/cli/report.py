@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..io import check_output_dir
+from ..results.output import norm_name
 from .common import add_output_args, budget, emit
 
 from ..results.store import STORE_NAME
@@ -71,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..results.headline import headline
     from ..results.hygiene import hygiene_flags
+    from ..results.quote import quote_flags, quotes
     from ..results.report import write_report
     from ..results.store import ResultsStore
 
@@ -80,12 +82,18 @@ def run(args: argparse.Namespace) -> int:
     with ResultsStore(path, readonly=True) as store:  # reporting never writes the store
         paths = write_report(store, out, experiment=args.experiment)
         rows, models = store.rows(experiment=args.experiment), store.models(args.experiment)
+        evaluations = store.evaluations(experiment=args.experiment)
     heads = [h.to_dict() for h in headline(rows, errors=[])]
-    flags = hygiene_flags(rows, models)
+    quoted = quotes(rows, evaluations, errors=[])
+    flags = quote_flags(quoted) + hygiene_flags(rows, models)
     result = {"store": str(path), "experiment": args.experiment, "report": {k: str(v) for k, v in paths.items()},
-              "headline": heads, "hygiene_flags": len(flags), "cells": len(rows)}
+              "quote": [q.to_dict() for q in quoted], "headline": heads, "hygiene_flags": len(flags),
+              "cells": len(rows)}
     lines = [f"report: {paths['markdown']}", f"html:   {paths['html']}",
              f"plots:  {paths['plots']} (PNG 300 dpi, PDF, SVG)", f"tables: {paths['tables']} (CSV, LaTeX)"]
+    if any(q.evaluation is not None for q in quoted):
+        lines.append("the number to quote: the standard evaluation [95% CI]:")
+        lines += [f"  {quote_line(q.to_dict())}" for q in quoted if q.evaluation is not None]
     if heads:
         lines.append("robust accuracy, per-input worst case over every white-box attack and estimator [95% CI]:")
         lines += [f"  {headline_line(h)}" for h in heads]
@@ -95,6 +103,17 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"{len(flags)} kind(s) of evaluation-hygiene flag: see the report's hygiene section")
     emit(args, "report", result, "\n".join(lines))
     return 0
+
+
+def quote_line(q: dict) -> str:
+    """``snn Linf eps=0.1: 61.00% [53.9, 67.8] (standard evaluation (standard), n=200; grid worst case 68.50%)``."""
+    low, high = q["robust_accuracy_ci"]
+    norm = norm_name(q["norm"])
+    grid = "" if q["grid_robust_accuracy"] is None else f"; grid worst case {100 * q['grid_robust_accuracy']:.2f}%"
+    moving = "" if q["converged"] is not False else "; NOT CONVERGED"
+    breaks = f"; {len(q['grid_breaks'])} input(s) broken only by the grid" if q["grid_breaks"] else ""
+    return (f"{q['target']} {norm} eps={q['eps']:g}: {100 * q['robust_accuracy']:.2f}% [{100 * low:.1f}, "
+            f"{100 * high:.1f}] ({q['source']}, n={q['n']}{grid}{breaks}{moving})")
 
 
 def headline_line(h: dict) -> str:

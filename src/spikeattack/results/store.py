@@ -54,6 +54,17 @@ CREATE TABLE IF NOT EXISTS models (
     clean_accuracy REAL,
     info TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS evaluations (
+    id TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    target TEXT NOT NULL,
+    eps REAL NOT NULL,
+    norm TEXT NOT NULL,
+    version TEXT NOT NULL,
+    result TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    finished_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS analyses (
     id TEXT PRIMARY KEY,
     experiment TEXT NOT NULL,
@@ -65,7 +76,7 @@ CREATE TABLE IF NOT EXISTS analyses (
 """
 
 COLUMNS = ("id", "experiment", "target", "source", "scenario", "attack", "grad", "eps", "seconds")
-TABLES = {"cells", "computations", "models", "analyses"}
+TABLES = {"cells", "computations", "models", "analyses"}  # required; "evaluations" came later (optional to read)
 
 
 class StoreError(ValueError):
@@ -190,6 +201,44 @@ class ResultsStore:
 
     def computation_counts(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT cell_id, COUNT(*) FROM computations GROUP BY cell_id").fetchall())
+
+    # ------------------------------------------------------------------ standard evaluations
+    def _has_table(self, name: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                 (name,)).fetchone() is not None
+
+    def has_evaluation(self, evaluation_id: str) -> bool:
+        return self._has_table("evaluations") and self.conn.execute(
+            "SELECT 1 FROM evaluations WHERE id = ?", (evaluation_id,)).fetchone() is not None
+
+    def put_evaluation(self, evaluation_id: str, experiment: str, target: str, result: dict[str, Any]) -> bool:
+        """Store a finished standard evaluation (``StandardEvaluation.to_dict()``, per-input records
+        included); False when it is stored already."""
+        with self._transaction():
+            if self.has_evaluation(evaluation_id):
+                return False
+            self.conn.execute(
+                "INSERT INTO evaluations (id, experiment, target, eps, norm, version, result, seconds, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (evaluation_id, experiment, target, float(result["eps"]), str(result["norm"]), str(result["version"]),
+                 json.dumps(result), float(result.get("seconds", 0.0)), time.time()))
+        return True
+
+    def evaluations(self, experiment: str | None = None, target: str | None = None) -> list[dict[str, Any]]:
+        """Stored standard evaluations: ``{id, experiment, target, eps, norm, version, seconds, result}``."""
+        if not self._has_table("evaluations"):
+            return []  # a store written before the table existed
+        sql, where, values = ("SELECT id, experiment, target, eps, norm, version, result, seconds FROM evaluations",
+                              [], [])
+        for col, val in (("experiment", experiment), ("target", target)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                values.append(val)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [{"id": r[0], "experiment": r[1], "target": r[2], "eps": r[3], "norm": r[4], "version": r[5],
+                 "result": json.loads(r[6]), "seconds": r[7]}
+                for r in self.conn.execute(sql + " ORDER BY experiment, target, norm, eps", values)]
 
     # ------------------------------------------------------------------ models & analyses
     def put_model(self, key: str, experiment: str, name: str, path: str, config: dict, clean_accuracy: float | None,

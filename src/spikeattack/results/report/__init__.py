@@ -22,7 +22,7 @@ ASR vs decay and vs T, the spike-shuffle test. A section without data is left ou
 """
 
 from ..store import STORE_NAME
-from .builder import build_document, load_report_inputs, report_headline, write_report
+from .builder import build_document, load_report_inputs, report_headline, report_quotes, write_report
 from .context import ReportContext
 from .document import Document
 from .plots import PLOTS_HINT
@@ -30,4 +30,4 @@ from .sections import HART_COLUMNS, HART_HEADER, sweep_families
 from .stats import pct
 
 __all__ = ["Document", "HART_COLUMNS", "HART_HEADER", "PLOTS_HINT", "ReportContext", "STORE_NAME", "build_document",
-           "load_report_inputs", "pct", "report_headline", "sweep_families", "write_report"]
+           "load_report_inputs", "pct", "report_headline", "report_quotes", "sweep_families", "write_report"]

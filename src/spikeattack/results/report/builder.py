@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ...io import write_text
 from ..headline import headline
+from ..quote import quotes
 from ..store import STORE_NAME, ResultsStore
 from .context import ReportContext
 from .document import Document, md_escape
@@ -19,7 +20,7 @@ def build_document(ctx: ReportContext, title: str) -> Document:
     d = ctx.doc
     d.heading(1, title)
     experiments = sorted({r["experiment"] for r in ctx.rows} | {m["experiment"] for m in ctx.models})
-    if not ctx.rows and not ctx.models:
+    if not ctx.rows and not ctx.models and not ctx.evaluations:
         d.para("The store holds no results and no models yet: run `spikeattack bench` first.")
         return d
     d.para(f"{len(ctx.rows)} result cells, {len(ctx.models)} models"
@@ -44,10 +45,10 @@ def _open_store(store_or_path: ResultsStore | str | os.PathLike) -> tuple[Result
     return ResultsStore(path, readonly=True), True  # a report never writes the store
 
 
-def load_report_inputs(store: ResultsStore, experiment: str | None = None) -> tuple[list, list, list]:
-    """Rows, models and spike-shuffle analyses of ``experiment`` (all experiments when None)."""
+def load_report_inputs(store: ResultsStore, experiment: str | None = None) -> tuple[list, list, list, list]:
+    """Rows, models, spike-shuffle analyses and standard evaluations of ``experiment`` (all when None)."""
     return (store.rows(experiment=experiment), store.models(experiment),
-            store.analyses(experiment=experiment, kind="spike_shuffle"))
+            store.analyses(experiment=experiment, kind="spike_shuffle"), store.evaluations(experiment=experiment))
 
 
 def report_headline(store_or_path: ResultsStore | str | os.PathLike, experiment: str | None = None) -> list[dict]:
@@ -59,6 +60,18 @@ def report_headline(store_or_path: ResultsStore | str | os.PathLike, experiment:
         if owned:
             store.close()
     return [h.to_dict() for h in headline(rows, errors=[])]
+
+
+def report_quotes(store_or_path: ResultsStore | str | os.PathLike, experiment: str | None = None) -> list[dict]:
+    """The number to quote per target and budget (:meth:`.quote.Quote.to_dict`): the standard evaluation
+    where stored, else the grid's per-input worst case; nothing is written."""
+    store, owned = _open_store(store_or_path)
+    try:
+        rows, evaluations = store.rows(experiment=experiment), store.evaluations(experiment=experiment)
+    finally:
+        if owned:
+            store.close()
+    return [q.to_dict() for q in quotes(rows, evaluations, errors=[])]
 
 
 def write_report(store_path_or_store: ResultsStore | str | os.PathLike, out_dir: str | os.PathLike,
@@ -75,18 +88,18 @@ def write_report(store_path_or_store: ResultsStore | str | os.PathLike, out_dir:
     """
     store, owned = _open_store(store_path_or_store)
     try:
-        rows, models, shuffles = load_report_inputs(store, experiment)
+        rows, models, shuffles, evaluations = load_report_inputs(store, experiment)
     finally:
         if owned:
             store.close()
-    if experiment is not None and not rows and not models:
+    if experiment is not None and not rows and not models and not evaluations:
         raise ValueError(f"experiment: no results or models named {experiment!r} in the store")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plots_dir, tables_dir = out / "plots", out / "tables"
     title = f"Robustness report: {experiment}" if experiment else (
         "Robustness report" + (f": {rows[0]['experiment']}" if rows and len({r['experiment'] for r in rows}) == 1 else ""))
-    ctx = ReportContext(rows, models, shuffles, plots_dir)
+    ctx = ReportContext(rows, models, shuffles, plots_dir, evaluations)
     doc = build_document(ctx, title)
     md_path, html_path = out / "report.md", out / "report.html"
     written = list(ctx.plots.written)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..headline import Headline, headline
+from ..quote import Quote, quote_flags, quotes
 from ..hygiene import Flag, hygiene_flags
 from ..rows import eps_key, group_key
 from ..worstcase import WorstCase, worst_case_groups
@@ -26,7 +27,8 @@ class ReportContext:
     """Everything the sections read: the store's rows, models and analyses, and what is derived from them
     once (per-attack worst cases, the per-input headline, grouped hygiene flags)."""
 
-    def __init__(self, rows: list[dict], models: list[dict], shuffles: list[dict], plots_dir: Path) -> None:
+    def __init__(self, rows: list[dict], models: list[dict], shuffles: list[dict], plots_dir: Path,
+                 evaluations: list[dict] = ()) -> None:
         self.rows, self.models, self.shuffles = rows, models, shuffles
         self.plots = Plotter(plots_dir)
         self.doc = Document()
@@ -35,7 +37,9 @@ class ReportContext:
         self.groups: list[WorstCase] = worst_case_groups(rows, errors=self.errors)
         self.by_group = {(w.experiment, w.target, w.scenario, w.attack, eps_key(w.eps), w.norm): w for w in self.groups}
         self.headline: list[Headline] = headline(rows, errors=[])
-        self.flags: list[Flag] = hygiene_flags(rows, models)
+        self.evaluations = list(evaluations)
+        self.quotes: list[Quote] = quotes(rows, self.evaluations, errors=self.errors)
+        self.flags: list[Flag] = quote_flags(self.quotes) + hygiene_flags(rows, models)
         self.model_by_name = {(m["experiment"], m["name"]): m for m in models}
 
     def group_of(self, by_label: dict[str, dict]) -> WorstCase | None:

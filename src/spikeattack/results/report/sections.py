@@ -15,6 +15,7 @@ from .context import ReportContext
 from .curves import section_eps_plots, section_shuffle, section_sweep, sweep_families
 from .document import md_escape
 from .plots import order_key, plot_headline
+from .quote_section import section_quote
 from .stats import cell_asr, cell_robust, num, pct, with_ci
 from .transfer import section_cross, section_white_black
 
@@ -34,7 +35,8 @@ def section_headline(ctx: ReportContext) -> None:
     if not ctx.headline:
         return
     multi_norm = len({h.norm for h in ctx.headline}) > 1
-    d.para("**The number to quote** (AutoAttack's rule). Per target and budget, an input counts as robust only if "
+    d.para("The grid's per-input worst case (AutoAttack's rule; the number to quote where no standard evaluation "
+           "was run). Per target and budget, an input counts as robust only if "
            "the target classifies it correctly clean *and* after every white-box attack x every estimator (x every "
            "restart) at that eps; robust accuracy is the share of all inputs robust in this sense, worst-case ASR the "
            "share of clean-correct inputs some attack broke. Brackets: 95% Clopper-Pearson interval. \"incl. "
@@ -205,7 +207,7 @@ def section_results(ctx: ReportContext) -> None:
 
 # ---------------------------------------------------------------------------------------------- transfer
 SECTIONS = (
-    section_headline, section_hygiene, section_models, section_worst_case, section_estimators, section_results,
+    section_quote, section_headline, section_hygiene, section_models, section_worst_case, section_estimators, section_results,
     section_white_black, section_cross, section_eps_plots,
     lambda ctx: section_sweep(ctx, "decay", "ASR vs membrane decay", "membrane decay λ (1.0 = IF)"),
     lambda ctx: section_sweep(ctx, "timesteps", "ASR vs time steps", "time steps T"),
