@@ -153,6 +153,8 @@ def test_docs_page_holds_the_generated_field_reference():
     assert block == markdown_reference(), "run: python -m spikeattack.cli.schemas.reference docs/json.md"
     for kind in VERSIONS:
         assert f"`{schema_name(kind)}`" in page
+    for example in page.split("```json")[1:]:  # the page's examples are valid outputs
+        jsonschema.Draft202012Validator(load_schema()).validate(json.loads(example.split("```")[0]))
 
 
 def test_public_values_are_rounded_and_norms_spelled_one_way():

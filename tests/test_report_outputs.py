@@ -285,7 +285,11 @@ def test_each_estimator_has_one_colour_blind_safe_style_in_every_figure(figures)
 
 def test_the_best_single_attack_stays_visible_under_the_headline(figures):
     fig = dict(figures)["robust_vs_eps_targets"]
-    for ax in fig.axes:
+    *per_target, overlay = [ax for ax in fig.axes if ax.get_visible()]
+    assert overlay.get_title() == "all targets"  # every target's headline in one panel, to compare them
+    assert sorted(overlay.get_legend_handles_labels()[1]) == [f"snn@decay={d}: per-input worst case"
+                                                              for d in ("0.5", "1.0")]
+    for ax in per_target:
         handles, labels = ax.get_legend_handles_labels()
         lines = {lab: h.lines[0] for h, lab in zip(handles, labels)}
         best, head = lines["best single attack (breakdown)"], lines["per-input worst case (the headline)"]

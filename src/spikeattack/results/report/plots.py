@@ -15,6 +15,10 @@ from ..rows import format_eps
 from .figure import (NCOLS, PLOTS_HINT, WORST, Plotter, display, dodge, eps_ticks, errors, estimator_style,
                      legend, order_key, rate_axis, styled, text, variants)
 
+#: one colour and marker per target in the overlay panel (Paul Tol's "bright", colour-blind safe)
+TARGET_COLOURS = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB")
+TARGET_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
 __all__ = ["PLOTS_HINT", "Plotter", "order_key", "plot_eps_grid", "plot_headline", "plot_sweep",
            "plot_white_black"]
 
@@ -28,12 +32,16 @@ def _series(ax, points: list[tuple[float, float, list | None]], shift: float, **
 
 
 @styled
-def plot_headline(plotter: Plotter, panels: list[tuple[str, list[dict]]], xlabel: str, name: str) -> Path:
+def plot_headline(plotter: Plotter, panels: list[tuple[str, list[dict]]], xlabel: str, name: str,
+                  overlay: bool = True) -> Path:
     """Per target: per-input worst-case robust accuracy vs eps, the best single attack (the breakdown)
     and the clean accuracy, each with its 95% interval. ``panels``: ``(title, [{eps, robust, ci,
     per_attack, per_attack_ci, clean, clean_ci}])``. The best single attack is drawn under the
-    headline with larger hollow markers and offset, so it shows where the two coincide."""
-    fig, axes = plotter.grid(len(panels))
+    headline with larger hollow markers and offset, so it shows where the two coincide. With several
+    targets (and ``overlay``: one budget axis for all) a last panel overlays their headlines (is the SNN
+    more robust than its ANN twin?)."""
+    overlay = overlay and len(panels) > 1
+    fig, axes = plotter.grid(len(panels) + overlay)
     for ax, (title, points) in zip(axes, panels):
         xs = [p["eps"] for p in points]
         _series(ax, [(p["eps"], p["clean"], p.get("clean_ci")) for p in points], dodge(0, 3, xs),
@@ -48,7 +56,17 @@ def plot_headline(plotter: Plotter, panels: list[tuple[str, list[dict]]], xlabel
                 label="per-input worst case (the headline)", **WORST)
         eps_ticks(ax, sorted(set(xs)))
         rate_axis(ax, title, xlabel)
-    axes[0].set_ylabel("robust accuracy (%)")
+    if overlay:
+        ax = axes[-1]
+        xs = sorted({p["eps"] for _, points in panels for p in points})
+        for k, (title, points) in enumerate(panels):
+            _series(ax, [(p["eps"], p["robust"], p["ci"]) for p in points], dodge(k, len(panels), xs),
+                    color=TARGET_COLOURS[k % len(TARGET_COLOURS)], marker=TARGET_MARKERS[k % len(TARGET_MARKERS)],
+                    markeredgecolor="black", markeredgewidth=0.5, label=text(f"{title}: per-input worst case"))
+        eps_ticks(ax, xs)
+        rate_axis(ax, "all targets", xlabel)
+    for ax in axes[::NCOLS]:
+        ax.set_ylabel("robust accuracy (%)")
     legend(fig, axes)
     return plotter.save(fig, f"robust_vs_eps_{name}")
 

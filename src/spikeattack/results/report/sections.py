@@ -75,11 +75,13 @@ def section_headline(ctx: ReportContext) -> None:
     panels = [(ctx.name(k[0], k[1]) + (f" ({norm_name(k[2])})" if multi_norm else ""), v) for k, v in points.items()
               if len(v) >= 2]
     if panels and ctx.plots.available:
-        path = plot_headline(ctx.plots, panels, eps_axis_label(ctx.rows), "targets")
+        path = plot_headline(ctx.plots, panels, eps_axis_label(ctx.rows), "targets", overlay=not multi_norm)
         d.image(path, "Per-input worst-case robust accuracy vs eps (black), the best single attack's worst case over "
                       "estimators (dashed, hollow circles; it lies on or above the black line) and clean accuracy "
-                      "(dotted). Error bars: 95% Clopper-Pearson; the three series are offset slightly on the eps "
-                      "axis so that coinciding points stay visible.")
+                      "(dotted), one panel per target" + ("; the last panel overlays every target's worst case"
+                                                         if len(panels) > 1 and not multi_norm else "")
+                      + ". Error bars: 95% Clopper-Pearson; series are offset slightly on the eps axis so that "
+                      "coinciding points stay visible.")
 
 
 # ---------------------------------------------------------------------------------------------- hygiene
