@@ -5,7 +5,7 @@ object is validated against ``output.schema.json`` (JSON Schema draft 2020-12, w
 ``unevaluatedProperties: false``: a field that is not documented fails). Beyond the schema:
 floats carry at most 6 significant digits, ``norm`` is spelled ``Linf``/``L2``/``L0``, one key
 name per concept across commands, ``grad`` says ``none``/``exact`` where no estimator ran, and
-``docs/json.md`` holds exactly the field reference generated from the schema.
+``docs/json-schemas.md`` holds exactly the field reference generated from the schema.
 """
 
 from __future__ import annotations
@@ -147,10 +147,10 @@ def test_the_schema_is_valid_and_documents_every_field():
 
 
 def test_docs_page_holds_the_generated_field_reference():
-    page = (ROOT / "docs" / "json.md").read_text(encoding="utf-8")
+    page = (ROOT / "docs" / "json-schemas.md").read_text(encoding="utf-8")
     assert BEGIN in page and END in page
     block = BEGIN + page.split(BEGIN, 1)[1].split(END, 1)[0] + END + "\n"
-    assert block == markdown_reference(), "run: python -m spikeattack.cli.schemas.reference docs/json.md"
+    assert block == markdown_reference(), "run: python -m spikeattack.cli.schemas.reference docs/json-schemas.md"
     for kind in VERSIONS:
         assert f"`{schema_name(kind)}`" in page
     for example in page.split("```json")[1:]:  # the page's examples are valid outputs

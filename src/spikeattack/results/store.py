@@ -228,14 +228,8 @@ class ResultsStore:
         """Stored standard evaluations: ``{id, experiment, target, eps, norm, version, seconds, result}``."""
         if not self._has_table("evaluations"):
             return []  # a store written before the table existed
-        sql, where, values = ("SELECT id, experiment, target, eps, norm, version, result, seconds FROM evaluations",
-                              [], [])
-        for col, val in (("experiment", experiment), ("target", target)):
-            if val is not None:
-                where.append(f"{col} = ?")
-                values.append(val)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql, values = _filtered("SELECT id, experiment, target, eps, norm, version, result, seconds FROM evaluations",
+                                experiment=experiment, target=target)
         return [{"id": r[0], "experiment": r[1], "target": r[2], "eps": r[3], "norm": r[4], "version": r[5],
                  "result": json.loads(r[6]), "seconds": r[7]}
                 for r in self.conn.execute(sql + " ORDER BY experiment, target, norm, eps", values)]
@@ -261,15 +255,18 @@ class ResultsStore:
         return self.conn.execute("SELECT 1 FROM analyses WHERE id = ?", (analysis_id,)).fetchone() is not None
 
     def analyses(self, experiment: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-        sql, where, values = "SELECT id, experiment, kind, subject, result FROM analyses", [], []
-        for col, val in (("experiment", experiment), ("kind", kind)):
-            if val is not None:
-                where.append(f"{col} = ?")
-                values.append(val)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql, values = _filtered("SELECT id, experiment, kind, subject, result FROM analyses", experiment=experiment,
+                                kind=kind)
         return [{"id": r[0], "experiment": r[1], "kind": r[2], "subject": r[3], "result": json.loads(r[4])}
                 for r in self.conn.execute(sql + " ORDER BY kind, subject", values)]
+
+
+def _filtered(sql: str, **filters: Any) -> tuple[str, list[Any]]:
+    """``sql`` with ``WHERE col = ?`` for each filter that is not None, and the values."""
+    given = {k: v for k, v in filters.items() if v is not None}
+    if given:
+        sql += " WHERE " + " AND ".join(f"{k} = ?" for k in given)
+    return sql, list(given.values())
 
 
 def export_rows(rows: Iterable[dict[str, Any]], fmt: str, public: bool = False) -> str:
