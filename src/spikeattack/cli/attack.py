@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--target-class: only used with --targeted given")
     outcome = evaluate(target, (x, y), attack, source, targets=targets, batch_size=args.batch_size,
                        seed=args.seed, progress=not args.quiet, amp=args.amp, keep_examples=False)
-    summary, per = outcome.summary, outcome.per_input
+    per = outcome.per_input
     result = attack_fields(args, attack, outcome, data, options, excluded)
     if args.attack == "boundary":
         result["minimal_perturbation"] = minimal_perturbation(per)
