@@ -196,7 +196,7 @@ def test_results_and_report_work_on_a_read_only_archive(workspace, tmp_path, cap
         before = snapshot(archive)
         code, out, err = run_cli(["results", str(archive), "--format", "json"], capsys)
         assert code == 0, err
-        rows = json.loads(out)
+        rows = json.loads(out)["cells"]
         assert len(rows) == 8 and {r["attack"] for r in rows} == {"fgsm", "pgd"}
         code, out, err = run_cli(["report", str(archive), "--out", str(tmp_path / "rep"), "--quiet"], capsys)
         assert code == 0, err

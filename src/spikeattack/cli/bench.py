@@ -83,15 +83,14 @@ def execute(experiment, args: argparse.Namespace) -> dict:
         from ..results.report import write_report
 
         paths = write_report(os.path.join(args.out, STORE_NAME), args.out, experiment=experiment.name)
-        result["report"] = {k: str(v) for k, v in paths.items()} if isinstance(paths, dict) else str(paths)
+        result["report"] = {k: str(v) for k, v in paths.items()}
     return result
 
 
 def run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment)
     result = execute(experiment, args)
-    where = result.get("report", {})
-    where = where.get("markdown", where) if isinstance(where, dict) else where
-    emit(args, result, f"{result['computed']} cells computed, {result['skipped']} already finished "
+    where = result.get("report", {}).get("markdown")
+    emit(args, "bench", result, f"{result['computed']} cells computed, {result['skipped']} already finished "
                        f"({result['seconds']} s); results in {result['store']}" + (f"; report: {where}" if where else ""))
     return 0

@@ -154,10 +154,14 @@ def naming(names: dict[str, str]) -> Iterator[None]:
         raise ValueError(f"{which}:{rest}") from exc
 
 
-def emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
-    """JSON object on stdout with ``--json``; the human summary otherwise."""
+def emit(args: argparse.Namespace, kind: str, result: dict[str, Any], text: str) -> None:
+    """With ``--json``, ``result`` as the versioned object of ``kind`` on stdout (one line;
+    :func:`spikeattack.cli.schemas.envelope`: schema name, version, rounded floats, norms spelled
+    ``Linf``/``L2``/``L0``); the human summary ``text`` otherwise."""
     if args.json:
-        json.dump(result, sys.stdout)
+        from .schemas import envelope
+
+        json.dump(envelope(kind, result), sys.stdout, allow_nan=False)
         sys.stdout.write("\n")
     else:
         print(text)

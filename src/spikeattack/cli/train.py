@@ -14,6 +14,7 @@ from ..training import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, save_checkpoi
 from ..training.adversarial import adversarial_perturbation
 from ..io import check_output_file
 from .common import add_data_args, add_output_args, budget, check_memory, data_kwargs, emit, info, pick_device
+from .schemas import accuracy_fields
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -149,9 +150,12 @@ def run(args: argparse.Namespace) -> int:
                 "history": history.to_list(), "test_accuracy": history.final_test_accuracy,
                 "adversarial": None if perturb is None else perturb.describe()}
     save_checkpoint(model, out, metadata)
-    result = {"checkpoint": out, "dataset": args.dataset, "arch": args.arch, "kind": kind,
-              "timesteps": model.timesteps, "epochs": args.epochs, "test_accuracy": history.final_test_accuracy,
+    n = len(data.test_y)
+    result = {"checkpoint": out, "dataset": args.dataset, "data_options": options, "arch": args.arch, "kind": kind,
+              "timesteps": model.timesteps, "epochs": args.epochs, "n": n,
+              **accuracy_fields(history.final_test_accuracy, n),
               "epoch_seconds": [round(e.seconds, 2) for e in history.epochs],
               "adversarial": None if perturb is None else perturb.describe()}
-    emit(args, result, f"test accuracy {history.final_test_accuracy:.4f}; checkpoint written to {out}")
+    emit(args, "train", result, f"clean accuracy {history.final_test_accuracy:.4f} on {n} {args.dataset} test "
+                                f"images; checkpoint written to {out}")
     return 0

@@ -346,20 +346,23 @@ def _filtered(sql: str, **filters: Any) -> tuple[str, list[Any]]:
     return sql, list(given.values())
 
 
-def export_rows(rows: Iterable[dict[str, Any]], fmt: str) -> str:
+def export_rows(rows: Iterable[dict[str, Any]], fmt: str, public: bool = False) -> str:
     """Rows as CSV (flat: columns + metrics) or JSON (everything but per-input arrays).
 
     Both carry the 95% Clopper-Pearson intervals of ASR and robust accuracy
     (:func:`.intervals.cell_intervals`): JSON as ``metrics.asr_ci`` / ``metrics.robust_accuracy_ci``
-    (``[low, high]``), CSV as ``*_ci_low`` / ``*_ci_high`` columns.
+    (``[low, high]``), CSV as ``*_ci_low`` / ``*_ci_high`` columns. ``public``: values as they
+    leave the package (:func:`.output.public`: 6 significant digits, norms ``Linf``/``L2``/``L0``).
     """
     from .intervals import cell_intervals
+    from .output import public as made_public
 
     rows = list(rows)
     cis = [cell_intervals(r) for r in rows]
+    final = made_public if public else (lambda value: value)
     if fmt == "json":
-        return json.dumps([{k: v for k, v in r.items() if k != "per_input"} | {"metrics": r["metrics"] | ci}
-                           for r, ci in zip(rows, cis)], indent=2)
+        return json.dumps(final([{k: v for k, v in r.items() if k != "per_input"} | {"metrics": r["metrics"] | ci}
+                                 for r, ci in zip(rows, cis)]), indent=2)
     if fmt == "csv":
         metric_keys = sorted({k for r in rows for k, v in r["metrics"].items()
                               if not isinstance(v, (dict, list)) and k not in COLUMNS})
@@ -370,6 +373,6 @@ def export_rows(rows: Iterable[dict[str, Any]], fmt: str) -> str:
         for r, ci in zip(rows, cis):
             bounds = [None if ci[f"{name}_ci"] is None else ci[f"{name}_ci"][j]
                       for name in ("asr", "robust_accuracy") for j in (0, 1)]
-            writer.writerow([r[c] for c in COLUMNS] + [r["metrics"].get(k) for k in metric_keys] + bounds)
+            writer.writerow(final([r[c] for c in COLUMNS] + [r["metrics"].get(k) for k in metric_keys] + bounds))
         return buf.getvalue()
     raise ValueError(f"format: expected 'csv' or 'json', got {fmt!r}")
