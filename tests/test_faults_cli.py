@@ -385,7 +385,7 @@ def test_two_experiments_with_one_grid_in_one_run_folder_keep_their_own_cells(wo
         assert code == 0, err
         assert json.loads(out)["computed"] == 1 and json.loads(out)["models_trained"] == []
     code, out, err = run_cli(["results", str(run), "--experiment", "beta", "--format", "json"], capsys)
-    assert code == 0 and [r["experiment"] for r in json.loads(out)] == ["beta"]
+    assert code == 0 and [r["experiment"] for r in json.loads(out)["cells"]] == ["beta"]
     with ResultsStore(run / "results.sqlite", readonly=True) as store:
         assert {r["experiment"] for r in store.rows()} == {"alpha", "beta"}
         assert [m["name"] for m in store.models("alpha")] == ["snn"] == [m["name"] for m in store.models("beta")]
