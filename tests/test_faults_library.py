@@ -16,7 +16,6 @@ import fcntl
 import os
 import stat
 import time
-from pathlib import Path
 
 import pytest
 import torch
