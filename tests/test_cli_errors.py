@@ -8,12 +8,10 @@ test runs two real ``bench --shard`` processes at once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import sqlite3
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +25,8 @@ from spikeattack.cli.common import apply_threads
 from spikeattack.cli.main import main
 from spikeattack.models import ModelConfig, build_model
 from spikeattack.training import save_checkpoint
+
+from helpers import assert_one_line_error, run_cli, snapshot
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -58,39 +58,6 @@ params = { steps = 2 }
 [analyses]
 spike_shuffle = false
 """
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-def snapshot(root: Path) -> dict:
-    """Every file and folder under ``root``: bytes digest and mtime for files."""
-    out = {}
-    for path in sorted(root.rglob("*")):
-        rel = str(path.relative_to(root))
-        if path.is_dir():
-            out[rel] = "dir"
-        else:
-            st = path.stat()
-            out[rel] = (hashlib.sha256(path.read_bytes()).hexdigest(), st.st_mtime_ns, stat.S_IMODE(st.st_mode))
-    return out
-
-
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, command: str, named: str) -> str:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"spikeattack {command}: error: "), err
-    assert named in lines[0], err
-    return lines[0]
 
 
 def tiny_model(neuron: str = "lif") -> torch.nn.Module:
@@ -229,7 +196,7 @@ def test_results_and_report_work_on_a_read_only_archive(workspace, tmp_path, cap
         before = snapshot(archive)
         code, out, err = run_cli(["results", str(archive), "--format", "json"], capsys)
         assert code == 0, err
-        rows = json.loads(out)
+        rows = json.loads(out)["cells"]
         assert len(rows) == 8 and {r["attack"] for r in rows} == {"fgsm", "pgd"}
         code, out, err = run_cli(["report", str(archive), "--out", str(tmp_path / "rep"), "--quiet"], capsys)
         assert code == 0, err

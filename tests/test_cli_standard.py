@@ -24,12 +24,12 @@ def test_evaluate_version_prints_the_documented_fields(checkpoint, capsys, monke
                                "standard", "--limit", "12"])
     for key in ("clean_accuracy", "robust_accuracy", "robust_accuracy_ci", "n", "eps", "norm", "version", "stages"):
         assert key in result, key
-    assert result["n"] == 12 and result["eps"] == 0.1 and result["norm"] == "linf" and result["version"] == "standard"
+    assert result["n"] == 12 and result["eps"] == 0.1 and result["norm"] == "Linf" and result["version"] == "standard"
     low, high = result["robust_accuracy_ci"]
     assert low <= result["robust_accuracy"] <= high <= 1
     assert result["hart_tuned"] and len([s for s in result["stages"] if not s["attack"].startswith("escalation")]) == 13
     assert result["converged"] in (True, False) and "rounds" in result["convergence"]
-    assert {"attack", "estimator", "attacked", "broken", "seconds"} <= set(result["stages"][0])
+    assert {"attack", "grad", "attacked", "broken", "seconds"} <= set(result["stages"][0])
 
 
 def test_evaluate_without_version_keeps_clean_accuracy(checkpoint, capsys):

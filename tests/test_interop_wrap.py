@@ -229,3 +229,17 @@ def test_wrap_leaves_the_users_network_as_it_was():
 def test_probe_batch_differs_from_every_axis():
     assert probe_batch(4, 10, (1, 8, 8)) == 5
     assert probe_batch(5, 6, (7, 8, 9)) == 10
+
+
+def test_a_network_straight_out_of_its_training_step_can_be_wrapped():
+    """snnTorch keeps the last membrane (with its autograd history) in the neuron: wrap copies it detached."""
+    import snntorch as snn
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 10), snn.Leaky(beta=0.9, init_hidden=True, output=True))
+    x = torch.rand(4, 1, 8, 8)
+    loss = sum(net(x)[1].sum() for _ in range(3))  # a training step's forward: membranes carry grad history
+    loss.backward()
+    state = [t for m in net.modules() for t in [*vars(m).values(), *m._buffers.values()] if isinstance(t, torch.Tensor)]
+    assert any(t.grad_fn is not None for t in state)  # what made copy.deepcopy fail
+    model = wrap(net, timesteps=4, input_shape=(1, 8, 8), num_classes=10)
+    assert model(torch.rand(3, 1, 8, 8)).shape == (3, 10)

@@ -41,7 +41,7 @@ import math
 import torch
 
 from .base import GradientAttack, check_int, check_number
-from .projection import check_norm, normalized_step, project, random_in_ball
+from .projection import check_budget, check_norm, normalized_step, project, random_in_ball
 from .restarts import BestPoint, per_row as _rows
 
 LOSSES = ("ce", "dlr")
@@ -106,9 +106,9 @@ class APGD(DLRLossOption, GradientAttack):
                  rho: float = 0.75, momentum: float = 0.75, random_start: bool = True, restarts: int = 1,
                  **kwargs) -> None:
         super().__init__(model, **kwargs)
-        self.eps = check_number("eps", eps, low=0)
-        self.steps = check_int("steps", steps)
         self.norm = check_norm(norm)
+        self.eps = check_budget("eps", eps, self.norm, model)
+        self.steps = check_int("steps", steps)
         self._set_loss(loss, model.num_classes)
         self.rho = check_number("rho", rho, low=0, high=1)
         self.momentum = check_number("momentum", momentum, low=0, low_open=True, high=1)

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from .._checks import check_bool, check_int, check_number, check_seed
 from .._declare import keep_declaration_honest
 from ..gradients import GradientEstimator, active_shared_forward, make_estimator
-from ..models import SpikingModel, evaluating, fold_batchnorm
+from ..models import SpikingModel, check_logits, evaluating, fold_batchnorm
 
 TARGET_MODES = ("given", "random", "least-likely")
 
@@ -116,7 +116,7 @@ class Attack(ABC):
         """The model's logits averaged over ``eot`` forwards (one query per forward)."""
         total = None
         for _ in range(self.eot):
-            logits = self.model(x)
+            logits = check_logits(self.model(x))
             total = logits if total is None else total + logits
         return total / self.eot
 
@@ -124,7 +124,7 @@ class Attack(ABC):
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The target model's plain prediction (without the crafting overrides)."""
-        return self.model(x).argmax(-1)
+        return check_logits(self.model(x)).argmax(-1)
 
     def is_success(self, x_adv: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         pred = self.predict(x_adv)
@@ -166,7 +166,7 @@ class Attack(ABC):
             offset = torch.randint(1, classes, y.shape, generator=self.generator).to(y.device)
             return (y + offset) % classes
         with torch.no_grad():
-            logits = self.model(x)
+            logits = check_logits(self.model(x))
         logits = logits.scatter(1, y.view(-1, 1), float("inf"))  # never the label itself
         return logits.argmin(-1)
 
@@ -237,7 +237,17 @@ class GradientAttack(Attack):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits with the estimator's gradient, under the crafting overrides."""
         with self.crafting_overrides():
-            return self.estimator(self.model, x)
+            return check_logits(self.estimator(self.model, x))
+
+    def check_gradient(self, grad: torch.Tensor, batch_dim: int = 0) -> torch.Tensor:
+        """``grad`` when finite; a NaN or infinite input gradient is a ``ValueError`` naming the
+        model and estimator (a step along it would make NaN inputs), never a step."""
+        if not bool(torch.isfinite(grad).all()):
+            per_input = (~torch.isfinite(grad)).movedim(batch_dim, 0).flatten(1).any(1)
+            raise ValueError(f"model: the {self.grad_name} input gradient of the crafting model holds NaN or infinite "
+                             f"values for {int(per_input.sum())} of {len(per_input)} inputs (its outputs are finite); "
+                             "no attack step can follow it")
+        return grad
 
     def value_and_grad(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -262,10 +272,13 @@ class GradientAttack(Attack):
                                             context=self.first_gradient_context(), match=(y, target))
             if found is not None:
                 loss, grad = found.loss, found.grad
+                if not bool(torch.isfinite(loss).all()):
+                    check_logits(loss.reshape(len(loss), -1))  # the shared logits were not finite
             else:
                 x_var = x.detach().requires_grad_(True)
                 loss = self.loss(self.logits(x_var), y, target)
                 (grad,) = torch.autograd.grad(loss.sum(), x_var)
+            self.check_gradient(grad)
             total_loss = loss.detach() if total_loss is None else total_loss + loss.detach()
             total_grad = grad if total_grad is None else total_grad + grad
         loss, grad = total_loss / self.eot, total_grad / self.eot

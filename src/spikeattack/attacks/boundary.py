@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 
 from .base import Attack, check_int, check_number
-from .projection import check_norm
+from .projection import check_budget, check_norm
 from .restarts import per_row as _rows
 
 
@@ -46,8 +46,8 @@ class Boundary(Attack):
                  adapt_every: int = 10, init_trials: int = 50, search_steps: int = 10, **kwargs) -> None:
         super().__init__(model, **kwargs)
         self.steps = check_int("steps", steps)
-        self.eps = None if eps is None else check_number("eps", eps, low=0)
         self.norm = check_norm(norm)
+        self.eps = None if eps is None else check_budget("eps", eps, self.norm, model)
         self.spherical_step = check_number("spherical_step", spherical_step, low=0, low_open=True)
         self.source_step = check_number("source_step", source_step, low=0, low_open=True, high=1)
         self.step_adaptation = check_number("step_adaptation", step_adaptation, low=1, low_open=True)

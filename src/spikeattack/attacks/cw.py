@@ -118,6 +118,7 @@ class CWL2(GradientAttack):
             margin = margin / self.eot
             if self.vanishing is None:
                 (g,) = torch.autograd.grad(margin.sum(), x_new, retain_graph=True)
+                self.check_gradient(g)
                 self.vanishing = g.flatten(1).abs().amax(1) == 0
             l2 = _l2_sq(x_new - x)
             loss = l2 + c * margin

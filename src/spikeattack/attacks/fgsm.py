@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import GradientAttack, check_number
-from .projection import project
+from .base import GradientAttack
+from .projection import check_budget, project
 
 
 class FGSM(GradientAttack):
@@ -20,7 +20,7 @@ class FGSM(GradientAttack):
 
     def __init__(self, model, *, eps: float = 8 / 255, **kwargs) -> None:
         super().__init__(model, **kwargs)
-        self.eps = check_number("eps", eps, low=0)
+        self.eps = check_budget("eps", eps, "linf", model)
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         _, grad = self.value_and_grad(x, y, target)

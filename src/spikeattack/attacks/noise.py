@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attack, check_number
+from .base import Attack
+from .projection import check_budget
 
 
 class RandomNoise(Attack):
@@ -17,7 +18,7 @@ class RandomNoise(Attack):
 
     def __init__(self, model, *, eps: float = 8 / 255, **kwargs) -> None:
         super().__init__(model, **kwargs)
-        self.eps = check_number("eps", eps, low=0)
+        self.eps = check_budget("eps", eps, "linf", model)
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         signs = torch.randint(0, 2, x.shape, generator=self.generator, dtype=torch.int8).to(x.device) * 2 - 1

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import GradientAttack, check_int, check_number
-from .projection import check_norm, normalized_step, project, random_in_ball
+from .base import GradientAttack, check_int
+from .projection import check_budget, check_norm, normalized_step, project, random_in_ball
 from .restarts import BestPoint
 
 
@@ -30,10 +30,11 @@ class PGD(GradientAttack):
     def __init__(self, model, *, eps: float = 8 / 255, alpha: float | None = None, steps: int = 10,
                  norm: str = "linf", random_start: bool = True, restarts: int = 1, **kwargs) -> None:
         super().__init__(model, **kwargs)
-        self.eps = check_number("eps", eps, low=0)
-        self.steps = check_int("steps", steps)
         self.norm = check_norm(norm)
-        self.alpha = self.default_alpha() if alpha is None else check_number("alpha", alpha, low=0, low_open=True)
+        self.eps = check_budget("eps", eps, self.norm, model)
+        self.steps = check_int("steps", steps)
+        self.alpha = self.default_alpha() if alpha is None else check_budget("alpha", alpha, self.norm, model,
+                                                                             positive=True)
         self.random_start = bool(random_start)
         self.restarts = check_int("restarts", restarts)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from .base import GradientAttack, check_number
-from .projection import project
+from .projection import check_budget, project
 
 
 class RFGSM(GradientAttack):
@@ -28,7 +28,7 @@ class RFGSM(GradientAttack):
 
     def __init__(self, model, *, eps: float = 8 / 255, alpha: float | None = None, **kwargs) -> None:
         super().__init__(model, **kwargs)
-        self.eps = check_number("eps", eps, low=0)
+        self.eps = check_budget("eps", eps, "linf", model)
         self.alpha = self.eps / 2 if alpha is None else check_number("alpha", alpha, low=0, high=self.eps)
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:

@@ -31,7 +31,7 @@ import torch
 from .apgd import DLRLossOption
 from .base import GradientAttack, check_int, check_number
 from .restarts import BestPoint, per_row
-from .projection import check_norm, project, random_in_ball
+from .projection import check_budget, check_norm, project, random_in_ball
 
 
 def _per_input_mean(t: torch.Tensor) -> torch.Tensor:
@@ -72,9 +72,9 @@ class SAPGD(DLRLossOption, GradientAttack):
     def __init__(self, model, *, eps: float = 8 / 255, steps: int = 100, norm: str = "linf", loss: str = "ce",
                  mu: float = 0.5, nu: float = 0.8, random_start: bool = True, restarts: int = 1, **kwargs) -> None:
         super().__init__(model, **kwargs)
-        self.eps = check_number("eps", eps, low=0)
-        self.steps = check_int("steps", steps)
         self.norm = check_norm(norm)
+        self.eps = check_budget("eps", eps, self.norm, model)
+        self.steps = check_int("steps", steps)
         self._set_loss(loss, model.num_classes)
         self.mu = check_number("mu", mu, low=0, high=1)
         self.nu = check_number("nu", nu, low=0, high=1)

@@ -118,7 +118,7 @@ class SpikeBIM(GradientAttack):
         super().__init__(model, **kwargs)
         self.steps = check_int("steps", steps)
         self.gamma = check_number("gamma", gamma, low=0, high=1)
-        self.eps = None if eps is None else check_number("eps", eps, low=0, low_open=True)
+        self.eps = None if eps is None else check_number("eps", eps, low=0, low_open=True, high=1)
         if not isinstance(sampling, bool):
             raise ValueError(f"sampling: expected True or False, got {sampling!r}")
         self.sampling = sampling
@@ -199,7 +199,7 @@ class SpikeBIM(GradientAttack):
         with self.model.override_encoder(FixedSpikes(s)):
             loss = self.loss(self.logits(image), y, target)
         (grad,) = torch.autograd.grad(loss.sum(), s)
-        return grad
+        return self.check_gradient(grad, batch_dim=1)
 
     def _step(self, cur: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, spikes: bool
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

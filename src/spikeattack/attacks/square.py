@@ -35,7 +35,7 @@ import math
 import torch
 
 from .base import Attack, check_int, check_number
-from .projection import check_norm, project
+from .projection import check_budget, check_norm, project
 
 SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 
@@ -72,9 +72,9 @@ class Square(Attack):
     def __init__(self, model, *, eps: float = 8 / 255, steps: int = 1000, norm: str = "linf",
                  p_init: float | None = None, **kwargs) -> None:
         super().__init__(model, **kwargs)
-        self.eps = check_number("eps", eps, low=0)
-        self.steps = check_int("steps", steps)
         self.norm = check_norm(norm)
+        self.eps = check_budget("eps", eps, self.norm, model)
+        self.steps = check_int("steps", steps)
         default = 0.05 if self.norm == "linf" else 0.1  # the paper's CIFAR/MNIST defaults
         self.p_init = default if p_init is None else check_number("p_init", p_init, low=0, low_open=True, high=1)
 

@@ -1,7 +1,10 @@
 """The data model of an experiment: models, cells and their content hashes.
 
-A cell is one independent unit of work (target, source, attack, estimator, eps); its id is a
-hash of everything that fixes its result, so a re-run skips finished cells.
+A cell is one independent unit of work (target, source, attack, estimator, eps) of one
+experiment; its id is a hash of everything that fixes its result *and of the experiment's
+name*, so a re-run skips finished cells and two experiments with the same grid in one run
+folder each get their own cells (stores written before the name was part of the id are
+adopted cell by cell on the next run of the same experiment: :meth:`Cell.legacy_id`).
 """
 
 from __future__ import annotations
@@ -89,10 +92,14 @@ class Cell:
                   "seed": experiment.seed}
         if self.amp is not None:  # only then: full-precision cells keep the ids they always had
             config["amp"] = self.amp
-        return config
+        return config | {"experiment": experiment.name}
 
     def id(self, experiment: "Experiment") -> str:
         return digest(self.config(experiment), 24)
+
+    def legacy_id(self, experiment: "Experiment") -> str:
+        """The id this cell had before the experiment's name was part of it (stores of 0.1.0)."""
+        return digest({k: v for k, v in self.config(experiment).items() if k != "experiment"}, 24)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,8 @@ from ..attacks import ATTACKS, attack_parameters
 from ..data import DATASETS
 from ..gradients import ESTIMATORS
 from ..models import ARCHS, ModelConfig
-from .cells import Cell, EvaluationSpec, Experiment, ModelSpec, attack_takes_eps, canonical, cell_gradient, digest
+from .cells import Cell, EvaluationSpec, Experiment, ModelSpec, attack_takes_eps, cell_gradient, digest
+from .standins import StandIns, check_cell
 from .schema import (ANALYSES_KEYS, DATA_KEYS, EVALUATE_KEYS, FOREIGN_CONFIG, FOREIGN_KEYS, GRID_KEYS, MAX_CELLS, MODEL_EXTRA,
                      MODEL_FIELDS, RESERVED, SCENARIOS, SEED_LIMIT, SWEEPABLE, TOP_KEYS, TRAIN_FIELDS, Checker,
                      ExperimentError, error_key, kind)
@@ -119,26 +120,6 @@ def _check_data(check: Checker, data: dict) -> None:
         raise check.fail("data.frames", f"expected 'binary' or 'count', got {data['frames']!r}", "data")
     if data.get("root") is not None and not isinstance(data["root"], str):
         raise check.fail("data.root", f"expected a folder path, got {kind(data['root'])}", "data")
-
-
-class _StandIns:
-    """Tiny models of each (neuron, encoding) kind on which every grid's attacks are built
-    once at parse time, so attack parameters, estimator parameters and their combinations
-    are checked by the real constructors before any model is trained."""
-
-    def __init__(self, sequence: bool) -> None:
-        self.sequence, self.cache = sequence, {}
-
-    def model(self, spec: ModelSpec):
-        from ..models import build_model
-
-        encoding = "spikes" if self.sequence else spec.config.get("encoding", "direct")
-        kind = (spec.config.get("neuron", "lif") if spec.is_spiking else "relu", encoding)
-        if kind not in self.cache:
-            self.cache[kind] = build_model(ModelConfig(
-                arch="small_cnn", in_channels=1, input_size=(8, 8), num_classes=10, neuron=kind[0], timesteps=2,
-                encoding=encoding, arch_options={"channels": (2, 2), "hidden": 4}))
-        return self.cache[kind]
 
 
 def _foreign_spec(check: "Checker", name: str, table: dict[str, Any], section: str, seed: int,
@@ -198,7 +179,7 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
     _check_data(check, data)
     from ..data import EVENT_DATASETS
 
-    stand_ins = _StandIns(data["dataset"] in EVENT_DATASETS)
+    stand_ins = StandIns(data["dataset"] in EVENT_DATASETS)
     train_defaults = dict(check.table(raw.get("train", {}), "train"))
     check.keys(train_defaults, TRAIN_FIELDS, "train", "train")
     _check_train(check, train_defaults, "train", "train")
@@ -277,6 +258,10 @@ def _parse_models(check: Checker, raw: dict, data: dict, train_defaults: dict, s
                                      t.get("normalize", False))
     for spec in models.values():
         if spec.convert_from is not None:
+            table = f"models.{spec.name.split('@')[0]}"
+            if not spec.is_spiking:  # conversion makes a spiking net: so no chain, and no cycle, of conversions
+                raise check.fail(f"{table}.convert_from", "only a spiking model is converted from an ANN; this model "
+                                 "is an ANN (neuron = \"relu\")", table)
             if spec.convert_from not in models or models[spec.convert_from].is_spiking:
                 raise check.fail(f"models.{spec.name.split('@')[0]}.convert_from",
                                  f"expected the name of an ANN model (neuron = \"relu\"), got {spec.convert_from!r}",
@@ -295,7 +280,7 @@ def _parse_models(check: Checker, raw: dict, data: dict, train_defaults: dict, s
 
 
 def _parse_grids(check: Checker, raw: dict, models: dict[str, ModelSpec], sweeps: dict[str, list[str]],
-                 stand_ins: "_StandIns", max_cells: int) -> list[Cell]:
+                 stand_ins: StandIns, max_cells: int) -> list[Cell]:
     """The ``[[grid]]`` tables as cells (black-box twins added to ``models`` as needed)."""
     model_tables = raw["models"]
 
@@ -386,7 +371,7 @@ def _parse_grids(check: Checker, raw: dict, models: dict[str, ModelSpec], sweeps
                     if len(cells) == max_cells:
                         raise check.fail("grid", f"the experiment has more than {max_cells:,} cells; set "
                                          "max_cells = N at the top of the file to run a grid this large", "grid", nth)
-                    _check_cell(check, cell, models[source], stand_ins, built, nth)
+                    check_cell(check, cell, models[source], stand_ins, built, nth)
                     cells.append(cell)
     return cells
 
@@ -462,37 +447,6 @@ class _Resolver:
 
     def __init__(self, models: dict[str, ModelSpec]) -> None:
         self.models = models
-
-
-def _check_cell(check: Checker, cell: Cell, source: ModelSpec, stand_ins: _StandIns, built: set, nth: int) -> None:
-    """Build the cell's attack on a stand-in of the crafting model (once per distinct setting)."""
-    from ..attacks import make_attack
-
-    spiking = source.is_spiking
-    model = stand_ins.model(source)
-    params = {k: v for k, v in cell.params.items() if k in attack_parameters(cell.attack)}
-    signature = (cell.attack, cell.grad, spiking, model.config.encoding, cell.eps, canonical(params),
-                 canonical(cell.grad_params))
-    if signature in built:
-        return
-    built.add(signature)
-    if cell.eps is not None:
-        params["eps"] = cell.eps
-    try:
-        make_attack(cell.attack, model, **cell_gradient(cell, spiking), **params)
-    except (TypeError, ValueError) as exc:
-        key = error_key(exc)
-        if key == "eps":
-            where = "grid.eps"
-        elif key == "model":  # the attack does not fit the crafting model (e.g. spike-bim on images)
-            where = "grid.attacks"
-        elif key in cell.params:
-            where = f"grid.params.{key}"
-        elif cell.grad_params and (key in cell.grad_params or key in ("grad", "grad_params", None)):
-            where = f"grid.grad_params.{cell.grad}" + (f".{key}" if key in cell.grad_params else "")
-        else:
-            where = f"grid.{key}" if key in GRID_KEYS else "grid.params"
-        raise check.fail(where, f"{cell.attack} with {cell.grad} on {source.name}: {exc}", "grid", nth) from exc
 
 
 def load_experiment(path: str | Path) -> Experiment:

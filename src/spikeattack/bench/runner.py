@@ -31,6 +31,7 @@ from ..data import ImageDataset, load_dataset
 from ..device import resolve_device
 from ..io import file_lock
 from ..models import ModelConfig, SpikingModel, build_model
+from ..models.footprint import check_fits
 from ..evaluation import accuracy, evaluate, standard_evaluation, tune_estimator
 from ..evaluation.analyses import shuffles_time, spike_shuffle_accuracy
 from ..evaluation.metrics import PerInput, Summary
@@ -54,15 +55,17 @@ class Runner:
                  progress: bool = True, log: Callable[[str], None] | None = None, store: bool = True) -> None:
         self.exp = experiment
         self.out = Path(out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(device)
         self.progress = progress
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
-        #: None in a worker that only computes (another process writes the store)
-        self.store = ResultsStore(self.out / STORE_NAME) if store else None
         self._data: ImageDataset | None = None
         self._models: dict[str, SpikingModel] = {}
         self.report = RunReport()
+        if store:  # the driver: every model must fit the device before a folder is made or a model built
+            self.check_models()
+        self.out.mkdir(parents=True, exist_ok=True)
+        #: None in a worker that only computes (another process writes the store)
+        self.store = ResultsStore(self.out / STORE_NAME) if store else None
 
     # ------------------------------------------------------------------ data & models
     @property
@@ -83,6 +86,24 @@ class Runner:
         if self.data.is_sequence:  # the frames are the spike train: their T, whatever the table says
             config.update(encoding="spikes", timesteps=self.data.timesteps)
         return ModelConfig.for_dataset(self.data, normalize=spec.normalize, encoder_seed=spec.seed, **config)
+
+    def check_models(self) -> None:
+        """Every model the experiment trains or converts can be built for the data and fits the
+        device for training and attacking (:func:`~spikeattack.models.footprint.check_fits`),
+        checked on the meta device before anything is allocated; ``ValueError`` naming the model
+        table (``models.NAME``) otherwise. A user's model (``factory``) is the user's to size."""
+        for name, spec in self.exp.models.items():
+            if spec.foreign is not None:
+                continue
+            table = f"models.{name.split('#')[0].split('@')[0]}"
+            where = table if name == table.removeprefix("models.") else f"{table} ({name})"
+            try:
+                config = self.model_config(spec)
+                batch = max(int(spec.train.get("batch_size", 64)), self.batch_size)
+                check_fits(config, self.device, batch=batch, gradient=True, origin=where)
+            except ValueError as exc:
+                message = str(exc)
+                raise ValueError(message if message.startswith(where) else f"{where}: {message}") from exc
 
     def model(self, name: str) -> SpikingModel:
         """The trained model ``name``: from the cache folder, or trained (or converted) now."""
@@ -223,6 +244,8 @@ class Runner:
             cid = cell.id(self.exp)
             if int(cid, 16) % count != index:
                 continue
+            if cid not in finished and self.store.adopt("cells", cell.legacy_id(self.exp), cid, self.exp.name):
+                finished.add(cid)  # written by 0.1.0, whose ids lacked the experiment's name
             if cid in finished:
                 self.report.skipped += 1
             else:
@@ -270,6 +293,14 @@ class Runner:
                                          progress=(lambda line: self.log(f"  {line}")) if self.progress else False)
             self.store.put_evaluation(eid, self.exp.name, spec.target, result.to_dict())
 
+    def analysis_id(self, what: dict) -> str:
+        """The id of an analysis of this experiment (its name included, as in cell ids); one stored
+        under the id of 0.1.0 (without the name) by this experiment is adopted."""
+        aid = digest(what | {"experiment": self.exp.name})
+        if not self.store.has_analysis(aid):
+            self.store.adopt("analyses", digest(what), aid, self.exp.name)
+        return aid
+
     def run_analyses(self) -> None:
         """Analyses named in the experiment's ``[analyses]`` table (skipped when stored).
 
@@ -284,7 +315,8 @@ class Runner:
             for name, spec in self.exp.models.items():
                 if not spec.is_spiking or "#seed" in name:
                     continue
-                aid = digest({"kind": "hart_gamma", "model": self.exp.model_key(name), "values": values, "eps": eps})
+                aid = self.analysis_id({"kind": "hart_gamma", "model": self.exp.model_key(name), "values": values,
+                                        "eps": eps})
                 if self.store.has_analysis(aid):
                     continue
                 model = self.model(name)
@@ -298,7 +330,8 @@ class Runner:
             for name, spec in self.exp.models.items():
                 if not spec.is_spiking or "#seed" in name:
                     continue
-                aid = digest({"kind": "spike_shuffle", "model": self.exp.model_key(name), "seed": self.exp.seed})
+                aid = self.analysis_id({"kind": "spike_shuffle", "model": self.exp.model_key(name),
+                                        "seed": self.exp.seed})
                 if self.store.has_analysis(aid):
                     continue
                 if not shuffles_time(self.model(name)):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
 
@@ -11,8 +10,10 @@ from ..attacks import ATTACKS, TARGET_MODES, make_attack
 from ..evaluation import evaluate
 from ..gradients import ESTIMATORS
 from ..training import load_checkpoint
-from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit
+from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit, error_line, naming
+from ..results.output import norm_name
 from .loading import load_model_and_data, load_user_model
+from .schemas import accuracy_fields
 
 
 def _grad_param(text: str) -> tuple[str, float | str]:
@@ -102,17 +103,27 @@ def minimal_perturbation(per) -> dict:
     return out
 
 
+def load_source(args: argparse.Namespace, data, device: torch.device):
+    """The ``--source`` model (a checkpoint, or with ``--source-factory`` a user network); every
+    error about it says it is the source."""
+    try:
+        if args.source_factory is not None:
+            return load_user_model(args, args.source_factory, args.source, data, device), {}
+        return load_checkpoint(args.source, map_location=device)
+    except (ValueError, OSError) as exc:
+        message = error_line(exc)
+        raise ValueError(message if message.startswith("--source") else f"--source: {message}") from exc
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.timesteps is not None and not args.factory:
-        raise ValueError("--timesteps: only used with --factory (a checkpoint carries its own)")
-    target, data, device, options = load_model_and_data(args)
-    source = None
+    if args.timesteps is not None and not (args.factory or args.source_factory):
+        raise ValueError("--timesteps: only used with --factory or --source-factory (a checkpoint carries its own)")
     if args.source_factory is not None and args.source is None:
         raise ValueError("--source-factory: give the source's weights file with --source")
-    if args.source is not None and args.source_factory is not None:
-        source = load_user_model(args, args.source_factory, args.source, data, device)
-    elif args.source is not None:
-        source, source_meta = load_checkpoint(args.source, map_location=device)
+    target, data, device, options = load_model_and_data(args)
+    source = None
+    if args.source is not None:
+        source, source_meta = load_source(args, data, device)
         other = source_meta.get("dataset")
         if other is not None and other != data.name and not args.other_dataset:
             raise ValueError(f"--source: {args.source!r} was trained on {other}, the attacked data is {data.name}; "
@@ -124,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     if crafting.is_spiking and not crafting.takes_sequence:
         check_memory(crafting.config, device, batch=args.batch_size, timesteps=crafting.timesteps * args.time_extend,
                      gradient=True,
-                     flags={"--time-extend": args.time_extend != 1, "--batch-size": args.batch_size != 128})
+                     flags={"--time-extend": args.time_extend != 1, "--batch-size": args.batch_size != 128},
+                     origin=f"--source {args.source!r}" if source is not None else f"checkpoint {args.checkpoint!r}")
     attack = make_attack(args.attack, crafting, **params)
     x, y = data.split("test")
     batch_dim = 1 if data.is_sequence else 0  # spike frames are time-first [T, N, ...]
@@ -140,19 +152,52 @@ def run(args: argparse.Namespace) -> int:
         targets = torch.full_like(y, args.target_class)
     elif args.target_class is not None:
         raise ValueError("--target-class: only used with --targeted given")
-    outcome = evaluate(target, (x, y), attack, source, targets=targets, batch_size=args.batch_size,
-                       seed=args.seed, progress=not args.quiet, amp=args.amp, keep_examples=False)
-    summary, per = outcome.summary, outcome.per_input
-    config = summary.extra.pop("config")
-    result = {"attack": args.attack, "grad": attack.grad_name,
-              "eps": config.get("eps"), "scenario": summary.extra["scenario"], "target": args.checkpoint,
-              "source": args.source, "dataset": data.name, "data_options": options, **outcome.to_dict(),
-              "excluded_target_class": excluded, "config": config}
+    crafting = f"--source {args.source!r}" if source is not None else f"checkpoint {args.checkpoint!r}"
+    with naming({"target": f"checkpoint {args.checkpoint!r}", "model": crafting}):  # the file, not the argument
+        outcome = evaluate(target, (x, y), attack, source, targets=targets, batch_size=args.batch_size,
+                           seed=args.seed, progress=not args.quiet, amp=args.amp, keep_examples=False)
+    per = outcome.per_input
+    result = attack_fields(args, attack, outcome, data, options, excluded)
     if args.attack == "boundary":
         result["minimal_perturbation"] = minimal_perturbation(per)
-    text = (f"{args.attack} ({result['grad']}, eps={result['eps']}) on {summary.n} inputs: clean accuracy "
-            f"{summary.clean_accuracy:.4f}, ASR {summary.asr if summary.asr is None else round(summary.asr, 4)}, "
-            f"robust accuracy {summary.robust_accuracy:.4f}, Linf {summary.linf:.4f}, L2 {summary.l2:.4f}, "
-            f"vanishing gradients {summary.vanishing}")
-    emit(args, json.loads(json.dumps(result, default=float)), text)
+    emit(args, "attack", result, summary_line(args, result))
     return 0
+
+
+def attack_fields(args: argparse.Namespace, attack, outcome, data, options: dict, excluded: int) -> dict:
+    """The ``attack`` object: what ran (attack, estimator, budget and its norm, targeting, models, data),
+    the numbers with their intervals, the attack's settings."""
+    from ..results.rows import threat_model
+
+    summary = outcome.summary
+    config = summary.extra.pop("config")
+    grad = attack.grad_name  # "none" for a gradient-free attack, "exact" when an ANN crafts
+    if grad == "exact" and isinstance(config.get("grad"), dict):
+        config["grad"] = {"name": "exact"}  # the estimator is not used on an ANN
+    norm = threat_model({"attack": args.attack, "config": {"attack_config": config}})
+    head = {"attack": args.attack, "grad": grad, "eps": config.get("eps"), "norm": norm,
+            "targeted": args.targeted, "target_class": args.target_class if args.targeted == "given" else None,
+            "scenario": summary.extra["scenario"], "checkpoint": args.checkpoint, "source": args.source,
+            "dataset": data.name, "data_options": options}
+    body = outcome.to_dict()
+    body.update(accuracy_fields(summary.clean_accuracy, summary.n))
+    order = ("n", "clean_accuracy", "clean_accuracy_ci", "asr", "asr_ci", "robust_accuracy", "robust_accuracy_ci")
+    metrics = {k: body.pop(k) for k in order}
+    rest = {k: v for k, v in body.items() if k not in head}
+    return head | metrics | rest | {"excluded_target_class": excluded, "config": config}
+
+
+def summary_line(args: argparse.Namespace, r: dict) -> str:
+    """``pgd (stbp, Linf eps=0.1, untargeted) on 40 inputs, white-box: clean accuracy 0.9750, ASR ...``."""
+    def rate(value, ci) -> str:
+        return "n/a" if value is None else f"{value:.4f} [95% CI {ci[0]:.4f}, {ci[1]:.4f}]"
+
+    budget = "no budget" if r["eps"] is None else f"{norm_name(r['norm'])} eps={r['eps']:g}"
+    goal = "untargeted" if r["targeted"] is None else f"targeted ({r['targeted']}" + (
+        f" class {r['target_class']}" if r["target_class"] is not None else "") + ")"
+    where = "white-box" if r["source"] is None else f"black-box transfer from {r['source']} (crafted there)"
+    asr = "ASR (share of clean-correct inputs sent to their target class)" if r["targeted"] else "ASR"
+    return (f"{r['attack']} ({r['grad']}, {budget}, {goal}) on {r['n']} inputs, {where}: clean accuracy "
+            f"{r['clean_accuracy']:.4f}, {asr} {rate(r['asr'], r['asr_ci'])}, robust accuracy "
+            f"{rate(r['robust_accuracy'], r['robust_accuracy_ci'])}, Linf {r['linf']:.4f}, L2 {r['l2']:.4f}, "
+            f"vanishing gradients {r['vanishing']}")

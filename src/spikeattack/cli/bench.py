@@ -56,9 +56,14 @@ def execute(experiment, args: argparse.Namespace) -> dict:
     if getattr(args, "ray", None) is not None:
         from ..bench.distributed import RayRunner
 
-        runner = RayRunner(experiment, args.out, address=None if args.ray == "local" else args.ray,
-                           num_cpus=args.ray_cpus, device=args.device, chunk=args.chunk, progress=not args.quiet,
-                           log=lambda m: info(args, m))
+        try:
+            runner = RayRunner(experiment, args.out, address=None if args.ray == "local" else args.ray,
+                               num_cpus=args.ray_cpus, device=args.device, chunk=args.chunk, progress=not args.quiet,
+                               log=lambda m: info(args, m))
+        except ValueError as exc:  # name the flag, not the Python argument
+            name, sep, rest = str(exc).partition(":")
+            flag = {"address": "--ray", "num_cpus": "--ray-cpus", "chunk": "--chunk", "device": "--device"}.get(name)
+            raise ValueError(f"{flag}:{rest}" if sep and flag else str(exc)) from exc
     elif args.ray_cpus is not None or args.chunk is not None:
         raise ValueError("--ray-cpus/--chunk: only with --ray")
     else:
@@ -78,15 +83,14 @@ def execute(experiment, args: argparse.Namespace) -> dict:
         from ..results.report import write_report
 
         paths = write_report(os.path.join(args.out, STORE_NAME), args.out, experiment=experiment.name)
-        result["report"] = {k: str(v) for k, v in paths.items()} if isinstance(paths, dict) else str(paths)
+        result["report"] = {k: str(v) for k, v in paths.items()}
     return result
 
 
 def run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment)
     result = execute(experiment, args)
-    where = result.get("report", {})
-    where = where.get("markdown", where) if isinstance(where, dict) else where
-    emit(args, result, f"{result['computed']} cells computed, {result['skipped']} already finished "
+    where = result.get("report", {}).get("markdown")
+    emit(args, "bench", result, f"{result['computed']} cells computed, {result['skipped']} already finished "
                        f"({result['seconds']} s); results in {result['store']}" + (f"; report: {where}" if where else ""))
     return 0

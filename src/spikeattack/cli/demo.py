@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     experiment = parse_experiment(preset_text("demo"), "demo.toml")
     result = execute(experiment, args)
     report = result.get("report", {})
-    where = report.get("html") or report.get("markdown") if isinstance(report, dict) else report
+    where = report.get("html") or report.get("markdown")
     headline = report_headline(os.path.join(args.out, STORE_NAME), experiment.name)
     quoted = [q for q in report_quotes(os.path.join(args.out, STORE_NAME), experiment.name) if q["source"] != "grid worst case"]
     result["headline"], result["quote"] = headline, quoted
@@ -44,5 +44,5 @@ def run(args: argparse.Namespace) -> int:
     lines.append("grid: robust accuracy, per-input worst case over every white-box attack and estimator [95% CI]:")
     lines += [f"  {headline_line(h)}" for h in headline]
     lines.append(f"Report: {where}")
-    emit(args, result, "\n".join(lines))
+    emit(args, "demo", result, "\n".join(lines))
     return 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ..evaluation import accuracy
-from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit
+from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit, naming
+from ..results.output import norm_name
 from .loading import load_model_and_data
+from .schemas import accuracy_fields
 
 EVAL_BATCH = 256  # accuracy()'s batch size
 
@@ -45,25 +47,26 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--timesteps: the checkpoint holds an ANN, which has no time steps")
     if not args.factory:
         check_memory(model.config, device, batch=EVAL_BATCH, timesteps=args.timesteps, gradient=False,
-                     flags={"--timesteps": args.timesteps is not None})
+                     flags={"--timesteps": args.timesteps is not None}, origin=f"checkpoint {args.checkpoint!r}")
     x, y = data.test_x, data.test_y
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
-    if getattr(args, "version", None) is not None:
-        return run_standard(args, model, data, x, y)
-    if args.timesteps is not None and not args.factory:
-        with model.override_timesteps(args.timesteps):
+    with naming({"model": f"checkpoint {args.checkpoint!r}", "target": f"checkpoint {args.checkpoint!r}"}):
+        if getattr(args, "version", None) is not None:
+            return run_standard(args, model, data, options, x, y)
+        if args.timesteps is not None and not args.factory:
+            with model.override_timesteps(args.timesteps):
+                acc = accuracy(model, x, y, progress=not args.quiet)
+        else:
             acc = accuracy(model, x, y, progress=not args.quiet)
-    else:
-        acc = accuracy(model, x, y, progress=not args.quiet)
     result = {"checkpoint": args.checkpoint, "dataset": data.name, "data_options": options,
-              "n": len(y), "timesteps": model.timesteps
-              if args.timesteps is None else args.timesteps, "clean_accuracy": acc}
-    emit(args, result, f"clean accuracy {acc:.4f} on {len(y)} {data.name} test images")
+              "timesteps": model.timesteps if args.timesteps is None else args.timesteps, "n": len(y),
+              **accuracy_fields(acc, len(y))}
+    emit(args, "eval", result, f"clean accuracy {acc:.4f} on {len(y)} {data.name} test images")
     return 0
 
 
-def run_standard(args: argparse.Namespace, model, data, x, y) -> int:
+def run_standard(args: argparse.Namespace, model, data, options: dict, x, y) -> int:
     """``evaluate --version``: the standard evaluation on the (limited) test split."""
     from ..data.base import to_float
     from ..evaluation import standard_evaluation
@@ -78,16 +81,34 @@ def run_standard(args: argparse.Namespace, model, data, x, y) -> int:
     x = to_float(x).to(device)
     result = standard_evaluation(model, x, y.to(device), eps=args.eps, norm=args.norm, version=args.version,
                                  seed=args.seed, train_data=data, progress=lambda line: info(args, line))
-    out = {"checkpoint": args.checkpoint, "dataset": data.name, **result.to_dict()}
+    out = standard_fields(result, checkpoint=args.checkpoint, dataset=data.name, data_options=options)
     low, high = result.robust_accuracy_ci
     moving = result.converged is False
-    text = (f"standard evaluation ({result.version}, {result.norm}, eps={result.eps}) on {result.n} {data.name} "
-            f"test images: clean accuracy {result.clean_accuracy:.4f}, robust accuracy "
+    text = (f"standard evaluation ({result.version}, {norm_name(result.norm)}, eps={result.eps:g}) on {result.n} "
+            f"{data.name} test images: clean accuracy {result.clean_accuracy:.4f}, robust accuracy "
             f"{'at most ' if moving else ''}{result.robust_accuracy:.4f} [95% CI {low:.4f}, {high:.4f}], "
             f"{result.seconds:.1f} s")
     if moving:
         last = result.convergence.rounds[-1]
         text += (f"\nNOT CONVERGED: the last escalation round (x{last.scale} iterations) still broke {last.broken} of "
                  f"{last.attacked} sampled robust inputs; the number is an upper bound that is still moving")
-    emit(args, out, text)
+    emit(args, "standard-evaluation", out, text)
     return 0
+
+
+def standard_fields(result, **head) -> dict:
+    """The ``standard-evaluation`` object: ``head`` (checkpoint, dataset, data options), then the result
+    with the names every command uses (a stage's or an input's estimator is ``grad``) and the ASR."""
+    from ..results.statistics import clopper_pearson
+
+    body = result.to_dict()
+    correct = round(result.clean_accuracy * result.n)
+    broken = correct - round(result.robust_accuracy * result.n)
+    body.update(accuracy_fields(result.clean_accuracy, result.n),
+                asr=broken / correct if correct else None,
+                asr_ci=list(clopper_pearson(broken, correct)) if correct else None)
+    for part in ("stages", "records"):
+        body[part] = [{("grad" if k == "estimator" else k): v for k, v in entry.items()} for entry in body[part]]
+    order = ("eps", "norm", "version", "n", "clean_accuracy", "clean_accuracy_ci", "robust_accuracy",
+             "robust_accuracy_ci", "asr", "asr_ci")
+    return head | {k: body.pop(k) for k in order} | body

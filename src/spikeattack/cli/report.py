@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ..io import check_output_dir
+from ..results.output import norm_name
 from .common import add_output_args, budget, emit
 
 from ..results.store import STORE_NAME
@@ -30,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="write the report of a run (Markdown, self-contained HTML, plots)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Write report.md, a self-contained report.html and plots/*.png from a run's results store:\n"
+        description="Write report.md, a self-contained report.html, plots/ (each figure as PNG at 300 dpi, PDF and\n"
+                    "SVG) and tables/ (each table as CSV and LaTeX) from a run's results store:\n"
                     "the per-input worst-case robust accuracy over every attack and estimator with its 95% interval\n"
                     "(the number to quote), grouped evaluation-hygiene flags, the per-attack breakdown, the estimator\n"
                     "comparison in the layout of the HART tables, white- vs black-box, cross-model transfer, ASR vs\n"
@@ -83,9 +86,11 @@ def run(args: argparse.Namespace) -> int:
     heads = [h.to_dict() for h in headline(rows, errors=[])]
     quoted = quotes(rows, evaluations, errors=[])
     flags = quote_flags(quoted) + hygiene_flags(rows, models)
-    result = {k: str(v) for k, v in paths.items()}
-    result.update(quote=[q.to_dict() for q in quoted], headline=heads, hygiene_flags=len(flags), cells=len(rows))
-    lines = [f"report: {paths['markdown']}", f"html:   {paths['html']}", f"plots:  {paths['plots']}"]
+    result = {"store": str(path), "experiment": args.experiment, "report": {k: str(v) for k, v in paths.items()},
+              "quote": [q.to_dict() for q in quoted], "headline": heads, "hygiene_flags": len(flags),
+              "cells": len(rows)}
+    lines = [f"report: {paths['markdown']}", f"html:   {paths['html']}",
+             f"plots:  {paths['plots']} (PNG 300 dpi, PDF, SVG)", f"tables: {paths['tables']} (CSV, LaTeX)"]
     if any(q.evaluation is not None for q in quoted):
         lines.append("the number to quote: the standard evaluation [95% CI]:")
         lines += [f"  {quote_line(q.to_dict())}" for q in quoted if q.evaluation is not None]
@@ -96,14 +101,14 @@ def run(args: argparse.Namespace) -> int:
         lines.append("no white-box results: no headline number")
     if flags:
         lines.append(f"{len(flags)} kind(s) of evaluation-hygiene flag: see the report's hygiene section")
-    emit(args, result, "\n".join(lines))
+    emit(args, "report", result, "\n".join(lines))
     return 0
 
 
 def quote_line(q: dict) -> str:
     """``snn Linf eps=0.1: 61.00% [53.9, 67.8] (standard evaluation (standard), n=200; grid worst case 68.50%)``."""
     low, high = q["robust_accuracy_ci"]
-    norm = "Linf" if q["norm"] == "linf" else str(q["norm"]).upper()
+    norm = norm_name(q["norm"])
     grid = "" if q["grid_robust_accuracy"] is None else f"; grid worst case {100 * q['grid_robust_accuracy']:.2f}%"
     moving = "" if q["converged"] is not False else "; NOT CONVERGED"
     breaks = f"; {len(q['grid_breaks'])} input(s) broken only by the grid" if q["grid_breaks"] else ""
@@ -179,8 +184,11 @@ def run_results(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
     if fmt == "table":
         print(results_table(rows) if rows else "no cells match")
+    elif fmt == "json":
+        args.json = True
+        emit(args, "results", {"store": str(path), "cells": json.loads(export_rows(rows, "json"))}, "")
     else:
-        text = export_rows(rows, fmt)
+        text = export_rows(rows, fmt, public=True)
         print(text, end="" if text.endswith("\n") else "\n")
     return 0
 

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                      "At small scale the targets are small networks on the embedded digits data: compare orderings and "
                      "trends (strongest estimator, white- vs black-box, robust vs plain target), not absolute values."
                      f"\n\n{table}\n")
-    result["comparison"] = path
-    emit(args, result, f"{result['computed']} cells computed, {result['skipped']} already finished; "
+    result.update(paper=args.paper, scale=args.scale, comparison=path)
+    emit(args, "reproduce", result, f"{result['computed']} cells computed, {result['skipped']} already finished; "
                        f"report in {args.out}; paper comparison: {path}")
     return 0

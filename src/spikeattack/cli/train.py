@@ -14,6 +14,7 @@ from ..training import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, save_checkpoi
 from ..training.adversarial import adversarial_perturbation
 from ..io import check_output_file
 from .common import add_data_args, add_output_args, budget, check_memory, data_kwargs, emit, info, pick_device
+from .schemas import accuracy_fields
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -118,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     kind = "ann" if args.ann else args.neuron
     tag = "" if perturb is None else f"-adv{perturb.attack}"
-    out = args.out or os.path.join("runs", "models", f"{args.dataset}-{args.arch}-{kind}{tag}-seed{args.seed}.pt")
+    out = args.out if args.out is not None else \
+        os.path.join("runs", "models", f"{args.dataset}-{args.arch}-{kind}{tag}-seed{args.seed}.pt")
     check_output_file(out, "--out")  # before the training, not after
     train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                             weight_decay=args.weight_decay, schedule=args.schedule, loss=args.loss, seed=args.seed,
@@ -148,9 +150,12 @@ def run(args: argparse.Namespace) -> int:
                 "history": history.to_list(), "test_accuracy": history.final_test_accuracy,
                 "adversarial": None if perturb is None else perturb.describe()}
     save_checkpoint(model, out, metadata)
-    result = {"checkpoint": out, "dataset": args.dataset, "arch": args.arch, "kind": kind,
-              "timesteps": model.timesteps, "epochs": args.epochs, "test_accuracy": history.final_test_accuracy,
+    n = len(data.test_y)
+    result = {"checkpoint": out, "dataset": args.dataset, "data_options": options, "arch": args.arch, "kind": kind,
+              "timesteps": model.timesteps, "epochs": args.epochs, "n": n,
+              **accuracy_fields(history.final_test_accuracy, n),
               "epoch_seconds": [round(e.seconds, 2) for e in history.epochs],
               "adversarial": None if perturb is None else perturb.describe()}
-    emit(args, result, f"test accuracy {history.final_test_accuracy:.4f}; checkpoint written to {out}")
+    emit(args, "train", result, f"clean accuracy {history.final_test_accuracy:.4f} on {n} {args.dataset} test "
+                                f"images; checkpoint written to {out}")
     return 0

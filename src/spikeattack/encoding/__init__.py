@@ -18,6 +18,7 @@ from typing import Callable
 
 import torch
 
+from .._checks import check_seed
 from .._registry import Registry
 
 ENCODINGS = ("direct", "poisson", "spikes")
@@ -61,13 +62,13 @@ class PoissonEncoder(Encoder):
     stochastic = True
 
     def __init__(self, seed: int = 0) -> None:
-        self.seed = int(seed)
+        self.seed = check_seed("seed", seed)
         self._generators: dict[torch.device, torch.Generator] = {}
 
     def reseed(self, seed: int | None = None) -> None:
         """Restart the noise stream (from ``seed``, or the encoder's own seed)."""
         if seed is not None:
-            self.seed = int(seed)
+            self.seed = check_seed("seed", seed)
         self._generators.clear()
 
     def _generator(self, device: torch.device) -> torch.Generator:

@@ -23,9 +23,15 @@ def accuracy(model: SpikingModel, x: torch.Tensor, y: torch.Tensor, *, batch_siz
         raise ValueError("y: no inputs; accuracy of an empty set is undefined")
     device = next(model.parameters()).device
     correct = torch.zeros((), dtype=torch.long, device=device)
+    broken = torch.zeros((), dtype=torch.long, device=device)  # inputs with NaN/inf logits, read once at the end
     batches = iterate_batches(x, y, batch_size, shuffle=False)
     with evaluating(model):
         for xb, yb in tqdm(batches, total=math.ceil(len(y) / batch_size), desc="eval", disable=not progress,
                            leave=False, file=sys.stderr):
-            correct += (model(xb.to(device)).argmax(-1) == yb.to(device)).sum()
+            logits = model(xb.to(device))
+            broken += (~torch.isfinite(logits)).flatten(1).any(1).sum()
+            correct += (logits.argmax(-1) == yb.to(device)).sum()
+    if int(broken):
+        raise ValueError(f"model: its output (logits) holds NaN or infinite values for {int(broken)} of {len(y)} "
+                         "inputs; no accuracy can be scored (check its weights: a diverged training?)")
     return int(correct) / len(y)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import check_seed
 from ..models import SpikingModel
 from ..neurons import LIFNeuron
 from .accuracy import accuracy
@@ -36,7 +37,7 @@ def spike_shuffle_accuracy(model: SpikingModel, x: torch.Tensor, y: torch.Tensor
     if not shuffles_time(model):
         raise ValueError("model: the spike-shuffle test needs multi-step neurons (a whole [T, B, ...] spike train "
                          "per call); this model's neurons run one step per call")
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(check_seed("seed", seed))
     if model.takes_sequence:
         x = x.transpose(0, 1)  # batch first for batching; iterate_batches restores [T, B, ...]
 

@@ -17,12 +17,12 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
-from .._checks import check_int
+from .._checks import check_int, check_seed
 from ..attacks import Attack
 from ..data import ImageDataset, iterate_batches
 from ..device import autocast, check_amp
 from ..gradients import predict
-from ..models import SpikingModel, evaluating
+from ..models import SpikingModel, check_logits, evaluating
 from ..results.statistics import clopper_pearson
 from .metrics import PerInput, Summary, perturbation_norms, summarize
 from .spike_metrics import spike_summary
@@ -113,6 +113,7 @@ def evaluate(
     backward in half precision); clean and adversarial predictions are always float32.
     """
     check_amp(amp)
+    seed = check_seed("seed", seed)
     if not isinstance(target, SpikingModel):
         raise ValueError(f"target: expected a SpikingModel, got {type(target).__name__}")
     crafting = target if source is None else source
@@ -174,14 +175,14 @@ def _score_batch(target: SpikingModel, attack: Attack, xb: torch.Tensor, yb: tor
                  amp: str | None, parts: list[PerInput], spike_parts: list[dict],
                  examples: list[torch.Tensor] | None, skip_misclassified: bool) -> None:
     """Attack one batch and append its per-input outcome (and spike metrics, examples)."""
-    clean_pred = predict(target, xb)  # shared by the cells of a bench sharing group
+    clean_pred = predict(target, xb, "target")  # shared by the cells of a bench sharing group
     if skip_misclassified and not bool((clean_pred == yb).all()):
         _score_subset(target, attack, xb, yb, tb, clean_pred, amp, parts, spike_parts, examples)
         return
     with autocast(xb.device, amp):
         x_adv = attack(xb, yb, tb)
     with torch.no_grad():
-        adv_pred = target(x_adv).argmax(-1)
+        adv_pred = check_logits(target(x_adv), "target").argmax(-1)
     if attack.targeted is not None and tb is None:
         tb = attack.last_target
     norms = perturbation_norms(xb, x_adv, batch_dim=1 if target.takes_sequence else 0)
@@ -210,7 +211,7 @@ def _score_subset(target: SpikingModel, attack: Attack, xb: torch.Tensor, yb: to
             part = attack(x_ok, yb[ok], None if tb is None else tb[ok])
         x_adv.index_copy_(dim, ok, part)
         with torch.no_grad():
-            adv_pred[ok] = target(part).argmax(-1)
+            adv_pred[ok] = check_logits(target(part), "target").argmax(-1)
         if attack.targeted is not None and tb is None:
             target_used = torch.full_like(yb, -1)
             target_used[ok] = attack.last_target

@@ -79,8 +79,9 @@ def summarize(per: PerInput) -> Summary:
     n = len(per.label)
     correct = per.correct
     n_correct = int(correct.sum())
-    asr = float(per.success[correct].float().mean()) if n_correct else None
-    robust = float((correct & (per.adv_pred == per.label)).float().mean()) if n else 0.0
+    # rates as exact count ratios (a float32 mean would add noise: 0.05000000074505806)
+    asr = int(per.success[correct].sum()) / n_correct if n_correct else None
+    robust = int((correct & (per.adv_pred == per.label)).sum()) / n if n else 0.0
     clean = n_correct / n if n else 0.0
 
     def mean(t: torch.Tensor) -> float:

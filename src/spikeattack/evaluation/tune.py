@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from .._checks import check_seed
 from ..attacks import Attack, make_attack
 from ..data import ImageDataset
 from ..gradients import make_estimator, shared_forward
@@ -63,6 +64,7 @@ def tune_estimator(
     """
     if not values:
         raise ValueError("values: expected at least one candidate")
+    seed = check_seed("seed", seed)
     held_out = data.validation_split(fraction, seed=seed)
     x, y = held_out.split("test")
     x, y = x[:n], y[:n]

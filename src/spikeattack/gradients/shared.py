@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..models import SpikingModel
+from ..models import SpikingModel, check_logits
 from ..neurons import NeuronProbe
 from .base import GradientEstimator
 from .registry import make_estimator
@@ -213,11 +213,11 @@ class SharedForward:
                            draws_noise(est, model))
         return None if found is None else found[key]
 
-    def predict(self, model: SpikingModel, x: torch.Tensor) -> torch.Tensor:
+    def predict(self, model: SpikingModel, x: torch.Tensor, name: str = "model") -> torch.Tensor:
         """``model(x).argmax(-1)`` without a graph, computed once per equal input (and noise
         state) in the block: the clean predictions of cells that share their inputs."""
-        found = self._memo(model, x, ("predict",), (), lambda: model(x).argmax(-1), True)
-        return model(x).argmax(-1) if found is None else found
+        found = self._memo(model, x, ("predict",), (), lambda: check_logits(model(x), name).argmax(-1), True)
+        return check_logits(model(x), name).argmax(-1) if found is None else found
 
     def _memo(self, model: SpikingModel, x: torch.Tensor, context: Any, match: Sequence[torch.Tensor | None],
               compute: Callable[[], Any], draws: bool) -> Any:
@@ -253,12 +253,12 @@ class SharedForward:
         return entry["result"]
 
 
-def predict(model: SpikingModel, x: torch.Tensor) -> torch.Tensor:
+def predict(model: SpikingModel, x: torch.Tensor, name: str = "model") -> torch.Tensor:
     """``model(x).argmax(-1)`` (no graph), served by the active :func:`shared_forward` block
-    when an equal prediction was made in it."""
+    when an equal prediction was made in it; NaN or infinite logits are a ``ValueError``."""
     cache = _ACTIVE.get()
     with torch.no_grad():
-        return model(x).argmax(-1) if cache is None else cache.predict(model, x)
+        return check_logits(model(x), name).argmax(-1) if cache is None else cache.predict(model, x, name)
 
 
 def active_shared_forward() -> SharedForward | None:

@@ -29,6 +29,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ..models.state import check_state_dict
 from .foreign import ForeignModel
 from .model import wrap
 
@@ -130,14 +131,9 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def load_strict(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    own = net.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        parts = [f"{what} {keys[:8]}{'...' if len(keys) > 8 else ''}"
-                 for what, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", wrong)) if keys]
-        raise ValueError(f"weights: {source} does not fit the factory's network: " + "; ".join(parts))
+    """Load ``state`` into ``net`` after the one weights validator every loader uses
+    (:func:`spikeattack.models.state.check_state_dict`: keys, shapes, kinds, finite values)."""
+    check_state_dict(state, net.state_dict(), f"weights: {source}", "the factory's network")
     net.load_state_dict(state, strict=True)
 
 

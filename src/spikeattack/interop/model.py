@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import copy
 import math
-import operator
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from .._checks import check_int
 from ..models import ModelConfig
 from ..neurons import MembraneLIFNeuron, StepLIFNeuron
 from .foreign import READOUTS, TIMES, ForeignModel
@@ -32,16 +32,16 @@ from .registry import convert_neurons
 __all__ = ["READOUTS", "TIMES", "ForeignModel", "wrap"]
 
 
-def _count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return number
+def _copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model``; state tensors that still carry autograd history (an snnTorch
+    membrane left by the last training step) are copied detached, so the copy never fails and
+    the user's network is not touched."""
+    memo: dict[int, Any] = {}
+    for m in model.modules():
+        for value in [*vars(m).values(), *m._buffers.values()]:
+            if isinstance(value, torch.Tensor) and value.grad_fn is not None:
+                memo[id(value)] = value.detach().clone()
+    return copy.deepcopy(model, memo)
 
 
 def _input_shape(value: Any) -> tuple[int, int, int]:
@@ -49,7 +49,7 @@ def _input_shape(value: Any) -> tuple[int, int, int]:
     if not isinstance(value, (tuple, list, torch.Size)) or len(value) != 3:
         raise bad
     try:
-        return tuple(_count("input_shape", v, 1) for v in value)  # type: ignore[return-value]
+        return tuple(check_int("input_shape", v, 1) for v in value)  # type: ignore[return-value]
     except ValueError:
         raise bad from None
 
@@ -86,9 +86,9 @@ def wrap(model: nn.Module, *, timesteps: int, input_shape: tuple[int, int, int],
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-    timesteps = _count("timesteps", timesteps, 1)
+    timesteps = check_int("timesteps", timesteps, 1)
     shape = _input_shape(input_shape)
-    num_classes = _count("num_classes", num_classes, 2)
+    num_classes = check_int("num_classes", num_classes, 2)
     if time is not None and time not in TIMES:
         raise ValueError(f"time: expected one of {TIMES} or None (decided on a probe), got {time!r}")
     if not (readout is None or callable(readout) or readout in READOUTS):
@@ -100,10 +100,10 @@ def wrap(model: nn.Module, *, timesteps: int, input_shape: tuple[int, int, int],
         raise ValueError(f"name: expected a string, got {type(name).__name__}")
     config = ModelConfig(arch=f"interop:{name or type(model).__name__}", in_channels=shape[0],
                          input_size=shape[1:], num_classes=num_classes, timesteps=timesteps, encoding=encoding,
-                         encoder_seed=_count("encoder_seed", encoder_seed, 0), mean=_statistics("mean", mean),
+                         encoder_seed=check_int("encoder_seed", encoder_seed, 0), mean=_statistics("mean", mean),
                          std=_statistics("std", std))
 
-    body = copy.deepcopy(model)
+    body = _copy(model)
     neurons = convert_neurons(body)
     if not neurons:
         raise ValueError(f"model: no spiking neuron found in {type(model).__name__}; a neuron type spikeattack does not "
@@ -128,6 +128,6 @@ def wrap(model: nn.Module, *, timesteps: int, input_shape: tuple[int, int, int],
     readout_name = reading.readout if isinstance(reading.readout, str) else "callable"
     config = config.replace(arch_options={"time": reading.time, "readout": readout_name})
     wrapped = ForeignModel(body, neurons, config, reading.time, reading.readout).to(device).eval()
-    original = copy.deepcopy(model).to(device).eval()
+    original = _copy(model).to(device).eval()
     check_against_original(wrapped, original, probe, reading)
     return wrapped

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._checks import check_number, check_seed
 from ..encoding import ENCODINGS
 from ..neurons import RESETS, SURROGATES
 
@@ -52,6 +53,11 @@ class ModelConfig:
         positive_int("in_channels", self.in_channels)
         positive_int("num_classes", self.num_classes, 2)
         positive_int("timesteps", self.timesteps)
+        check_seed("encoder_seed", self.encoder_seed)
+        if not isinstance(self.arch, str) or not self.arch:
+            raise ValueError(f"arch: expected an architecture name, got {self.arch!r}")
+        if not isinstance(self.arch_options, dict):
+            raise ValueError(f"arch_options: expected a table of options, got {self.arch_options!r}")
         size = tuple(self.input_size)
         if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):
             raise ValueError(f"input_size: expected (height, width) of positive integers, got {self.input_size!r}")
@@ -77,7 +83,10 @@ class ModelConfig:
         for name in ("mean", "std"):
             value = getattr(self, name)
             if value is not None:
-                value = tuple(float(v) for v in value)
+                if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+                    raise ValueError(f"{name}: expected a list of 1 or in_channels={self.in_channels} finite numbers, "
+                                     f"got {value!r}")
+                value = tuple(check_number(name, v) for v in value)
                 if len(value) not in (1, self.in_channels):
                     raise ValueError(f"{name}: expected 1 or in_channels={self.in_channels} values, got {len(value)}")
                 object.__setattr__(self, name, value)

@@ -206,6 +206,17 @@ class SpikingModel(nn.Module):
         return self.twin(self.config.replace(neuron="relu"))
 
 
+def check_logits(logits: torch.Tensor, name: str = "model") -> torch.Tensor:
+    """``logits`` when every value is finite; else a ``ValueError`` naming ``name``: a NaN or
+    infinite output is an error, never a prediction (``argmax`` of NaN logits is class 0, so
+    it would score as an accuracy, or as an input no attack can change)."""
+    if not bool(torch.isfinite(logits).all()):
+        bad = int((~torch.isfinite(logits.detach())).flatten(1).any(1).sum()) if logits.dim() else 1
+        raise ValueError(f"{name}: its output (logits) holds NaN or infinite values for {bad} of {len(logits)} "
+                         "inputs; no prediction of it can be scored (check its weights: a diverged training?)")
+    return logits
+
+
 def build_model(config: ModelConfig | dict) -> SpikingModel:
     """Build a model from a :class:`ModelConfig` or its dict form."""
     if isinstance(config, dict):

@@ -115,3 +115,54 @@ class CellRecord:
         if self.target_class is None:
             return [a != y for a, y in zip(self.adv_pred, self.labels)]
         return [a == t for a, t in zip(self.adv_pred, self.target_class)]
+
+
+#: metrics every stored row carries (what the tables, intervals, headline and hygiene read)
+REQUIRED_METRICS = ("n", "clean_accuracy", "asr", "robust_accuracy", "vanishing")
+PER_INPUT_LISTS = ("label", "clean_pred", "adv_pred", "vanishing")
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_share(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+
+
+def row_problems(row: Mapping[str, Any]) -> list[str]:
+    """What makes a decoded row unusable (empty when it is sound): the metrics every reader
+    needs (``n``, the accuracies and ASR as shares in [0, 1], ``vanishing``) and per-input
+    lists of one entry per input, ``n`` of them."""
+    problems = []
+    metrics, per = row.get("metrics"), row.get("per_input")
+    if not isinstance(row.get("config"), dict):
+        return [f"config is {type(row.get('config')).__name__}, expected an object"]
+    if not isinstance(metrics, dict):
+        return [f"metrics is {type(metrics).__name__}, expected an object"]
+    if not isinstance(per, dict):
+        return [f"per_input is {type(per).__name__}, expected an object"]
+    missing = [k for k in REQUIRED_METRICS if k not in metrics]
+    if missing:
+        problems.append(f"metrics lack {', '.join(missing)}")
+    for key in ("n", "vanishing"):
+        if key in metrics and not _is_count(metrics[key]):
+            problems.append(f"metrics.{key}={metrics[key]!r} (expected a count)")
+    for key in ("clean_accuracy", "robust_accuracy", "asr"):
+        if key in metrics and not (_is_share(metrics[key]) or (key == "asr" and metrics[key] is None)):
+            problems.append(f"metrics.{key}={metrics[key]!r} (expected a share in [0, 1])")
+    lists = {k: per.get(k) for k in PER_INPUT_LISTS}
+    if per.get("target") is not None:
+        lists["target"] = per["target"]
+    for key, values in lists.items():
+        if not isinstance(values, list) or not all(_is_int(v) for v in values):
+            problems.append(f"per_input.{key} is not a list of integers")
+    lengths = {len(v) for v in lists.values() if isinstance(v, list)}
+    n = metrics.get("n")
+    if len(lengths) > 1 or (_is_count(n) and lengths and lengths != {n}):
+        problems.append(f"per_input lists of lengths {sorted(lengths)} for n={n!r}")
+    return problems
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int)  # bools are ints here: the vanishing flags are stored as true/false

@@ -21,8 +21,23 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
+from ..io import check_regular
+from .rows import row_problems
+
 #: the results store's file name inside a run folder
 STORE_NAME = "results.sqlite"
+
+MODELS_TABLE = """CREATE TABLE IF NOT EXISTS models (
+    key TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    config TEXT NOT NULL,
+    clean_accuracy REAL,
+    info TEXT NOT NULL,
+    PRIMARY KEY (key, experiment)
+);
+"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cells (
@@ -45,16 +60,7 @@ CREATE TABLE IF NOT EXISTS computations (
     worker TEXT NOT NULL,
     finished_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS models (
-    key TEXT PRIMARY KEY,
-    experiment TEXT NOT NULL,
-    name TEXT NOT NULL,
-    path TEXT NOT NULL,
-    config TEXT NOT NULL,
-    clean_accuracy REAL,
-    info TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS evaluations (
+""" + MODELS_TABLE + """CREATE TABLE IF NOT EXISTS evaluations (
     id TEXT PRIMARY KEY,
     experiment TEXT NOT NULL,
     target TEXT NOT NULL,
@@ -79,6 +85,10 @@ COLUMNS = ("id", "experiment", "target", "source", "scenario", "attack", "grad",
 TABLES = {"cells", "computations", "models", "analyses"}  # required; "evaluations" came later (optional to read)
 
 
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
 class StoreError(ValueError):
     """The file is not a usable results store (damaged, or an SQLite file of something else)."""
 
@@ -92,6 +102,7 @@ class ResultsStore:
     def __init__(self, path: str | os.PathLike, *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        check_regular(self.path, "store")  # never open a FIFO or device as a database (it would block or clobber)
         if readonly:
             if not self.path.is_file():
                 raise FileNotFoundError(f"store: no results store at {str(self.path)!r}")
@@ -108,6 +119,7 @@ class ResultsStore:
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
                 self.conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")  # all tables or none, for a peer
+                self._migrate_models()
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise StoreError(f"store: {str(self.path)!r} is not a readable results store ({exc})") from exc
@@ -125,6 +137,22 @@ class ResultsStore:
         if missing:
             raise StoreError(f"store: {str(self.path)!r} is not a spikeattack results store (no table "
                              f"{', '.join(sorted(missing))}); refusing to use it")
+
+    def _migrate_models(self) -> None:
+        """Stores of 0.1.0 keyed a model record by its config hash alone, so two experiments sharing
+        a model overwrote each other's record; now ``(key, experiment)`` (copied over once)."""
+        def keyed_by_key_alone() -> bool:
+            pk = [r[1] for r in self.conn.execute("PRAGMA table_info(models)") if r[5]]
+            return pk == ["key"]
+
+        if not keyed_by_key_alone():
+            return
+        with self._transaction():
+            if keyed_by_key_alone():  # another process may have migrated it meanwhile
+                self.conn.execute("ALTER TABLE models RENAME TO models_0_1")
+                self.conn.execute(MODELS_TABLE)
+                self.conn.execute("INSERT INTO models SELECT * FROM models_0_1")
+                self.conn.execute("DROP TABLE models_0_1")
 
     def close(self) -> None:
         self.conn.close()
@@ -163,6 +191,21 @@ class ResultsStore:
                               (cell_id, worker or self.worker, now))
         return True
 
+    def adopt(self, table: str, old_id: str, new_id: str, experiment: str) -> bool:
+        """Give the row ``old_id`` of ``table`` (``cells`` or ``analyses``) the id ``new_id`` when
+        it belongs to ``experiment`` and ``new_id`` is free (ids of 0.1.0 lacked the experiment's
+        name). Returns whether a row was adopted."""
+        if table not in ("cells", "analyses"):
+            raise ValueError(f"table: expected 'cells' or 'analyses', got {table!r}")
+        with self._transaction():
+            if self.conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (new_id,)).fetchone() is not None:
+                return False
+            moved = self.conn.execute(f"UPDATE {table} SET id = ? WHERE id = ? AND experiment = ?",
+                                      (new_id, old_id, experiment)).rowcount
+            if moved and table == "cells":
+                self.conn.execute("UPDATE computations SET cell_id = ? WHERE cell_id = ?", (new_id, old_id))
+        return bool(moved)
+
     def _transaction(self):
         store = self
 
@@ -191,13 +234,37 @@ class ResultsStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY experiment, target, attack, scenario, grad, eps"
-        out = []
+        out, seen = [], {}
         for r in self.conn.execute(sql, values):
-            out.append({"id": r[0], "experiment": r[1], "target": r[2], "source": r[3], "scenario": r[4],
-                        "attack": r[5], "grad": r[6], "eps": r[7], "config": json.loads(r[8]),
-                        "metrics": json.loads(r[9]), "per_input": json.loads(r[10]), "seconds": r[11],
-                        "finished_at": r[12]})
+            row = {"id": r[0], "experiment": r[1], "target": r[2], "source": r[3], "scenario": r[4],
+                   "attack": r[5], "grad": r[6], "eps": r[7], "seconds": r[11], "finished_at": r[12]}
+            for column, text in (("config", r[8]), ("metrics", r[9]), ("per_input", r[10])):
+                row[column] = self._decode(row, column, text)
+            problems = row_problems(row)
+            if problems:
+                raise self._damaged(row, "; ".join(problems))
+            same = canonical([row[c] for c in COLUMNS[1:-1]]
+                             + [{k: v for k, v in row["config"].items() if k != "attack_config"}])
+            if same in seen:
+                raise self._damaged(row, f"it duplicates cell {seen[same]!r} (the same cell stored twice)", again=False)
+            seen[same] = row["id"]
+            out.append(row)
         return out
+
+    def _decode(self, row: dict[str, Any], column: str, text: Any) -> Any:
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise self._damaged(row, f"its {column} is not valid JSON ({type(exc).__name__})") from None
+
+    def _damaged(self, row: dict[str, Any], problem: str, again: bool = True) -> "StoreError":
+        """A StoreError naming the damaged cell and how to remove it (``again``: the next run of the
+        experiment recomputes it)."""
+        delete = f"sqlite3 {str(self.path)!r} \"DELETE FROM cells WHERE id = '{row['id']}'\""
+        cell = f"{row['target']} / {row['attack']} / {row['grad']} / eps {row['eps']}"
+        return StoreError(f"store: {str(self.path)!r}: cell {row['id']!r} (experiment {row['experiment']!r}, {cell}) "
+                          f"is damaged: {problem}; delete that row ({delete})"
+                          + ("; the next run of the experiment recomputes it" if again else ""))
 
     def computation_counts(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT cell_id, COUNT(*) FROM computations GROUP BY cell_id").fetchall())
@@ -228,16 +295,11 @@ class ResultsStore:
         """Stored standard evaluations: ``{id, experiment, target, eps, norm, version, seconds, result}``."""
         if not self._has_table("evaluations"):
             return []  # a store written before the table existed
-        sql, where, values = ("SELECT id, experiment, target, eps, norm, version, result, seconds FROM evaluations",
-                              [], [])
-        for col, val in (("experiment", experiment), ("target", target)):
-            if val is not None:
-                where.append(f"{col} = ?")
-                values.append(val)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql, values = _filtered("SELECT id, experiment, target, eps, norm, version, result, seconds FROM evaluations",
+                                experiment=experiment, target=target)
         return [{"id": r[0], "experiment": r[1], "target": r[2], "eps": r[3], "norm": r[4], "version": r[5],
-                 "result": json.loads(r[6]), "seconds": r[7]}
+                 "result": self._json(r[6], f"standard evaluation of {r[2]!r} (experiment {r[1]!r}): its result"),
+                 "seconds": r[7]}
                 for r in self.conn.execute(sql + " ORDER BY experiment, target, norm, eps", values)]
 
     # ------------------------------------------------------------------ models & analyses
@@ -247,11 +309,12 @@ class ResultsStore:
                           (key, experiment, name, path, json.dumps(config), clean_accuracy, json.dumps(info)))
 
     def models(self, experiment: str | None = None) -> list[dict[str, Any]]:
-        sql, values = "SELECT key, experiment, name, path, config, clean_accuracy, info FROM models", []
-        if experiment is not None:
-            sql, values = sql + " WHERE experiment = ?", [experiment]
-        return [{"key": r[0], "experiment": r[1], "name": r[2], "path": r[3], "config": json.loads(r[4]),
-                 "clean_accuracy": r[5], "info": json.loads(r[6])} for r in self.conn.execute(sql + " ORDER BY name", values)]
+        sql, values = _filtered("SELECT key, experiment, name, path, config, clean_accuracy, info FROM models",
+                                experiment=experiment)
+        return [{"key": r[0], "experiment": r[1], "name": r[2], "path": r[3],
+                 "config": self._json(r[4], f"model {r[2]!r} (experiment {r[1]!r}): its config"),
+                 "clean_accuracy": r[5], "info": self._json(r[6], f"model {r[2]!r} (experiment {r[1]!r}): its info")}
+                for r in self.conn.execute(sql + " ORDER BY name", values)]
 
     def put_analysis(self, analysis_id: str, experiment: str, kind: str, subject: str, result: dict) -> None:
         self.conn.execute("INSERT OR REPLACE INTO analyses VALUES (?, ?, ?, ?, ?, ?)",
@@ -261,31 +324,45 @@ class ResultsStore:
         return self.conn.execute("SELECT 1 FROM analyses WHERE id = ?", (analysis_id,)).fetchone() is not None
 
     def analyses(self, experiment: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-        sql, where, values = "SELECT id, experiment, kind, subject, result FROM analyses", [], []
-        for col, val in (("experiment", experiment), ("kind", kind)):
-            if val is not None:
-                where.append(f"{col} = ?")
-                values.append(val)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [{"id": r[0], "experiment": r[1], "kind": r[2], "subject": r[3], "result": json.loads(r[4])}
+        sql, values = _filtered("SELECT id, experiment, kind, subject, result FROM analyses", experiment=experiment,
+                                kind=kind)
+        return [{"id": r[0], "experiment": r[1], "kind": r[2], "subject": r[3],
+                 "result": self._json(r[4], f"analysis {r[2]} of {r[3]!r} (experiment {r[1]!r}): its result")}
                 for r in self.conn.execute(sql + " ORDER BY kind, subject", values)]
 
+    def _json(self, text: Any, what: str) -> Any:
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"store: {str(self.path)!r}: {what} is not valid JSON ({type(exc).__name__}); the "
+                             "record is damaged: delete it and re-run the experiment") from None
 
-def export_rows(rows: Iterable[dict[str, Any]], fmt: str) -> str:
+
+def _filtered(sql: str, **filters: Any) -> tuple[str, list[Any]]:
+    """``sql`` with ``WHERE col = ?`` for each filter that is not None, and the values."""
+    given = {k: v for k, v in filters.items() if v is not None}
+    if given:
+        sql += " WHERE " + " AND ".join(f"{k} = ?" for k in given)
+    return sql, list(given.values())
+
+
+def export_rows(rows: Iterable[dict[str, Any]], fmt: str, public: bool = False) -> str:
     """Rows as CSV (flat: columns + metrics) or JSON (everything but per-input arrays).
 
     Both carry the 95% Clopper-Pearson intervals of ASR and robust accuracy
     (:func:`.intervals.cell_intervals`): JSON as ``metrics.asr_ci`` / ``metrics.robust_accuracy_ci``
-    (``[low, high]``), CSV as ``*_ci_low`` / ``*_ci_high`` columns.
+    (``[low, high]``), CSV as ``*_ci_low`` / ``*_ci_high`` columns. ``public``: values as they
+    leave the package (:func:`.output.public`: 6 significant digits, norms ``Linf``/``L2``/``L0``).
     """
     from .intervals import cell_intervals
+    from .output import public as made_public
 
     rows = list(rows)
     cis = [cell_intervals(r) for r in rows]
+    final = made_public if public else (lambda value: value)
     if fmt == "json":
-        return json.dumps([{k: v for k, v in r.items() if k != "per_input"} | {"metrics": r["metrics"] | ci}
-                           for r, ci in zip(rows, cis)], indent=2)
+        return json.dumps(final([{k: v for k, v in r.items() if k != "per_input"} | {"metrics": r["metrics"] | ci}
+                                 for r, ci in zip(rows, cis)]), indent=2)
     if fmt == "csv":
         metric_keys = sorted({k for r in rows for k, v in r["metrics"].items()
                               if not isinstance(v, (dict, list)) and k not in COLUMNS})
@@ -296,6 +373,6 @@ def export_rows(rows: Iterable[dict[str, Any]], fmt: str) -> str:
         for r, ci in zip(rows, cis):
             bounds = [None if ci[f"{name}_ci"] is None else ci[f"{name}_ci"][j]
                       for name in ("asr", "robust_accuracy") for j in (0, 1)]
-            writer.writerow([r[c] for c in COLUMNS] + [r["metrics"].get(k) for k in metric_keys] + bounds)
+            writer.writerow(final([r[c] for c in COLUMNS] + [r["metrics"].get(k) for k in metric_keys] + bounds))
         return buf.getvalue()
     raise ValueError(f"format: expected 'csv' or 'json', got {fmt!r}")

@@ -22,9 +22,11 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import ImageDataset, iterate_batches
+from .._checks import check_seed
 from ..device import autocast, check_amp
 from ..evaluation.accuracy import accuracy
 from ..models import SpikingModel
@@ -67,6 +69,7 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: expected one of {allowed}, got {getattr(self, name)!r}")
         check_amp(self.amp)
+        check_seed("seed", self.seed)
 
 
 @dataclass
@@ -126,7 +129,10 @@ def train_model(
 
     Seeded: the same ``cfg.seed`` gives the same batches and dropout masks. With
     ``perturb``, each batch is replaced by ``perturb(model, x, y)`` (adversarial training).
-    Returns the per-epoch history (loss, train accuracy, test accuracy, seconds).
+    Returns the per-epoch history (loss, train accuracy, test accuracy, seconds). A final
+    mini-batch of a single input is skipped when the model has batch-norm (it cannot normalise
+    one value per channel); a training that diverges (NaN or infinite weights after an epoch)
+    is a ``ValueError`` naming ``lr``, never a saved model.
     """
     cfg = cfg or TrainConfig()
     if not isinstance(model, SpikingModel):
@@ -143,6 +149,7 @@ def train_model(
     sched = _scheduler(opt, cfg, steps)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
     history = TrainHistory()
+    batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
         model.train()
@@ -153,6 +160,8 @@ def train_model(
         bar = tqdm(batches, total=steps, desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress,
                    leave=False, file=sys.stderr)
         for step, (xb, yb) in enumerate(bar):
+            if batch_norm and len(yb) == 1:
+                continue  # batch-norm statistics of one value per channel do not exist
             xb, yb = xb.to(device), yb.to(device)
             if perturb is not None:
                 xb = perturb(model, xb, yb).detach()
@@ -171,6 +180,12 @@ def train_model(
             seen += len(yb)
             if progress and step % 20 == 0:  # reading the running values synchronises the device
                 bar.set_postfix(loss=f"{float(total_loss) / seen:.4f}", acc=f"{int(correct) / seen:.3f}")
+        if not seen:
+            raise ValueError("data: one training input cannot train a model with batch-norm; use at least two "
+                             "(--limit-train)")
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            raise ValueError(f"lr: the training diverged in epoch {epoch} (NaN or infinite weights); lower the "
+                             f"learning rate (lr={cfg.lr}) or change the loss")
         test_acc = accuracy(model, data.test_x, data.test_y) if evaluate_each_epoch else None
         record = EpochRecord(epoch, float(total_loss) / seen, int(correct) / seen, test_acc,
                              time.perf_counter() - start)

@@ -1,13 +1,18 @@
-"""The report of a run: ``report.md``, a self-contained ``report.html`` and PNG plots.
+"""The report of a run: ``report.md``, a self-contained ``report.html``, figures and tables for a paper.
 
 :func:`write_report` reads a results store (see :mod:`..store`) and writes, into ``out_dir``,
-GitHub-flavoured Markdown, the same content as self-contained HTML (inline CSS, plots as
-base64 PNGs, no external URL) and ``plots/*.png`` (matplotlib, the optional ``plots`` extra).
+GitHub-flavoured Markdown, the same content as self-contained HTML (inline CSS, figures as
+base64 SVG, no external URL), ``plots/`` (each figure as PNG at 300 dpi, PDF and SVG;
+matplotlib, the optional ``plots`` extra), ``tables/`` (each table as CSV and booktabs LaTeX)
+and ``report-manifest.json`` (what it wrote: the only files a later report there deletes).
 
 Modules: :mod:`.document` (the document model: blocks, sections, table of contents, Markdown
-and HTML rendering), :mod:`.stats` (rates with 95% Clopper-Pearson intervals), :mod:`.plots`
-(figures as compact grids of panels), :mod:`.sections` (the sections, in order),
-:mod:`.builder` (the data a report is built from and the files written).
+and HTML rendering, names escaped), :mod:`.stats` (rates with 95% Clopper-Pearson intervals),
+:mod:`.figure` (canvases, estimator styles, print-ready files) and :mod:`.plots` (the figure
+families), :mod:`.tables` (CSV and LaTeX), :mod:`.cells` (what sections read off a cell),
+:mod:`.sections`, :mod:`.transfer` and :mod:`.curves` (the sections, in order),
+:mod:`.manifest` (the files a report wrote), :mod:`.builder` (the data a report is built from
+and the files written).
 
 Sections: the per-input worst-case headline with intervals (the number to quote), evaluation
 hygiene (grouped flags), models, the per-attack breakdown (worst case over estimators), the

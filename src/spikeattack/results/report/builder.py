@@ -10,8 +10,10 @@ from ..headline import headline
 from ..quote import quotes
 from ..store import STORE_NAME, ResultsStore
 from .context import ReportContext
-from .document import Document
+from .document import Document, md_escape
+from .manifest import MANIFEST_NAME, replace_manifest
 from .sections import SECTIONS
+from .tables import table_csv, table_latex
 
 
 def build_document(ctx: ReportContext, title: str) -> Document:
@@ -22,10 +24,11 @@ def build_document(ctx: ReportContext, title: str) -> Document:
         d.para("The store holds no results and no models yet: run `spikeattack bench` first.")
         return d
     d.para(f"{len(ctx.rows)} result cells, {len(ctx.models)} models"
-           + (f", experiment(s): {', '.join(f'`{e}`' for e in experiments)}" if experiments else "")
+           + (f", experiment(s): {', '.join(md_escape(e) for e in experiments)}" if experiments else "")
            + ". ASR = attack success rate over the inputs the target classifies correctly; robust accuracy = "
              "share of all inputs classified correctly both clean and under attack. Percentages; brackets hold "
-             "95% Clopper-Pearson intervals. Sections without data are left out.")
+             "95% Clopper-Pearson intervals. Sections without data are left out. Every table is also in "
+             "`tables/` as CSV and LaTeX (booktabs), every figure in `plots/` as PNG (300 dpi), PDF and SVG.")
     for section in SECTIONS:
         section(ctx)
     return d
@@ -73,12 +76,15 @@ def report_quotes(store_or_path: ResultsStore | str | os.PathLike, experiment: s
 
 def write_report(store_path_or_store: ResultsStore | str | os.PathLike, out_dir: str | os.PathLike,
                  experiment: str | None = None) -> dict[str, Path]:
-    """Write ``report.md``, ``report.html`` and ``plots/*.png`` into ``out_dir``.
+    """Write ``report.md``, ``report.html``, ``plots/*`` and ``tables/*`` into ``out_dir``.
 
     ``store_path_or_store``: a :class:`ResultsStore`, the path of its SQLite file, or a
     run folder holding ``results.sqlite``. ``experiment``: report only this experiment
-    (default: every experiment in the store). Returns ``{"markdown", "html", "plots"}``
-    paths (``plots`` is the folder; it holds no file when matplotlib is missing).
+    (default: every experiment in the store). Each figure is written as PNG (300 dpi), PDF
+    and SVG (none without matplotlib), each table as CSV and LaTeX. Every file is written
+    atomically and listed in ``report-manifest.json``; the files an earlier report in the same
+    folder wrote and this one did not are deleted (:mod:`.manifest`), nothing else. Returns
+    ``{"markdown", "html", "plots", "tables", "manifest"}`` paths (``plots``, ``tables``: folders).
     """
     store, owned = _open_store(store_path_or_store)
     try:
@@ -90,11 +96,20 @@ def write_report(store_path_or_store: ResultsStore | str | os.PathLike, out_dir:
         raise ValueError(f"experiment: no results or models named {experiment!r} in the store")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plots_dir = out / "plots"
+    plots_dir, tables_dir = out / "plots", out / "tables"
     title = f"Robustness report: {experiment}" if experiment else (
         "Robustness report" + (f": {rows[0]['experiment']}" if rows and len({r['experiment'] for r in rows}) == 1 else ""))
-    doc = build_document(ReportContext(rows, models, shuffles, plots_dir, evaluations), title)
+    ctx = ReportContext(rows, models, shuffles, plots_dir, evaluations)
+    doc = build_document(ctx, title)
     md_path, html_path = out / "report.md", out / "report.html"
+    written = list(ctx.plots.written)
+    for table in doc.tables():
+        for suffix, render in ((".csv", table_csv), (".tex", table_latex)):
+            path = tables_dir / f"{table.name}{suffix}"
+            write_text(path, render(table))
+            written.append(path)
     write_text(md_path, doc.markdown(out))  # atomic: a reader never sees half a report
     write_text(html_path, doc.html(title))
-    return {"markdown": md_path, "html": html_path, "plots": plots_dir}
+    replace_manifest(out, written + [md_path, html_path])
+    return {"markdown": md_path, "html": html_path, "plots": plots_dir, "tables": tables_dir,
+            "manifest": out / MANIFEST_NAME}

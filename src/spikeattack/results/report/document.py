@@ -3,6 +3,12 @@
 One source for both files. Level-2 headings open sections; a section that receives no block
 is omitted from both renderings and from the table of contents, so a builder may open a
 section and simply add nothing when it has no data.
+
+Text from the store (model, experiment and attack names) is data, never markup: headings,
+table cells and captions are plain text, escaped for Markdown (:func:`md_escape`: no raw HTML
+such as ``<script>``, no emphasis or math from ``*``/``_``/``$``) and for HTML; paragraphs and
+bullets are the little Markdown of :func:`inline_html`, into which sections put names through
+:func:`md_escape`. Every table has a name, under which :mod:`.tables` exports it.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ class Table:
     rows: list[list[str]]
     numeric: list[bool]
     bold: set[tuple[int, int]] = field(default_factory=set)
+    name: str = "table"
+    title: str = ""
 
 
 @dataclass
@@ -65,6 +73,18 @@ def cell_text(value: Any) -> str:
     return str(value).replace("\n", " ")
 
 
+#: what Markdown (CommonMark/GFM, with GitHub's math) reads as markup in running text: HTML tags
+#: and entities, emphasis, code, math, strikethrough, table pipes, a link's ``](`` and a heading's ``#``
+_MD_SPECIAL = re.compile(r"([\\`*_<>|&$~]|\](?=[(\[:])|(?<!\S)#)")
+
+
+def md_escape(text: Any) -> str:
+    """Plain text for Markdown: markup characters backslash-escaped (``<script>`` -> ``\\<script\\>``,
+    which renders as the text, never as a tag; ``[a](b)`` stays text, not a link). Brackets that
+    cannot open a link (``45.0 [38.1, 52.1]``) and ``#`` inside a word (``snn#seed1``) stay readable."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
 def slug(text: str) -> str:
     """GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens."""
     text = re.sub(r"[^\w\- ]", "", text.lower())
@@ -76,6 +96,7 @@ class Document:
 
     def __init__(self) -> None:
         self.blocks: list[tuple[str, Any]] = []
+        self.table_names: set[str] = set()
 
     def heading(self, level: int, text: str) -> None:
         self.blocks.append(("h", (level, text)))
@@ -89,14 +110,26 @@ class Document:
                                           children or [[] for _ in items])))
 
     def table(self, header: Iterable[str], rows: list[list[Any]], numeric: Iterable[bool] | None = None,
-              bold: set[tuple[int, int]] | None = None) -> None:
+              bold: set[tuple[int, int]] | None = None, *, name: str = "table") -> None:
+        """A table of plain-text cells (None shows as ``—``); ``name`` (made unique) names its exported files."""
         header = [str(h) for h in header]
         rows = [[cell_text(v) for v in r] for r in rows]
         for r in rows:
             if len(r) != len(header):
                 raise ValueError(f"table: row of {len(r)} cells under a header of {len(header)}")
         numeric = list(numeric) if numeric is not None else [False] * len(header)
-        self.blocks.append(("table", Table(header, rows, numeric, bold or set())))
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_.") or "table"
+        unique, k = stem, 1
+        while unique in self.table_names:
+            k += 1
+            unique = f"{stem}_{k}"
+        self.table_names.add(unique)
+        title = next((v[1] for kind, v in reversed(self.blocks) if kind == "h"), "")
+        self.blocks.append(("table", Table(header, rows, numeric, bold or set(), unique, title)))
+
+    def tables(self) -> list[Table]:
+        """The tables that are rendered (in order)."""
+        return [value for kind, value in self.visible_blocks() if kind == "table"]
 
     def image(self, path: Path, caption: str) -> None:
         self.blocks.append(("img", Image(path, caption)))
@@ -150,10 +183,10 @@ class Document:
         toc_at = self._toc_position(blocks)
         for i, (kind, value) in enumerate(blocks):
             if i == toc_at and len(contents) > 1:
-                out.append("**Contents**\n\n" + "\n".join(f"{k}. [{title}](#{anchor})"
+                out.append("**Contents**\n\n" + "\n".join(f"{k}. [{md_escape(title)}](#{anchor})"
                                                          for k, (title, anchor) in enumerate(contents, 1)))
             if kind == "h":
-                out.append("#" * value[0] + " " + value[1])
+                out.append("#" * value[0] + " " + md_escape(value[1]))
             elif kind == "p":
                 out.append(value)
             elif kind == "ul":
@@ -166,7 +199,7 @@ class Document:
                 out.append(_markdown_table(value))
             elif kind == "img":
                 rel = os.path.relpath(value.path, base).replace(os.sep, "/")
-                out.append(f"![{_md_alt(value.caption)}]({rel})\n\n*{value.caption}*")
+                out.append(f"![{md_escape(value.caption)}]({rel})\n\n*{md_escape(value.caption)}*")
         return "\n\n".join(out) + "\n"
 
     # ------------------------------------------------------------------------------ html
@@ -180,7 +213,7 @@ class Document:
                 body.append(f'<nav class="toc"><strong>Contents</strong><ol>{items}</ol></nav>')
             if kind == "h":
                 level, text = value
-                body.append(f'<h{level} id="{anchor}">{inline_html(text)}</h{level}>')
+                body.append(f'<h{level} id="{anchor}">{html.escape(text)}</h{level}>')
             elif kind == "p":
                 body.append(f"<p>{inline_html(value)}</p>")
             elif kind == "ul":
@@ -194,29 +227,28 @@ class Document:
             elif kind == "table":
                 body.append(_html_table(value))
             elif kind == "img":
-                data = base64.b64encode(Path(value.path).read_bytes()).decode("ascii")
-                body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(value.caption)}">'
-                            f"<figcaption>{html.escape(value.caption)}</figcaption></figure>")
+                body.append(_html_figure(Path(value.path), value.caption))
         return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                 f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
                 + "\n".join(body) + "\n</body>\n</html>\n")
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|")
-
-
-def _md_alt(text: str) -> str:
-    return text.replace("[", "(").replace("]", ")")
+def _html_figure(png: Path, caption: str) -> str:
+    """A figure inline: its SVG beside the PNG when there is one (sharp at any zoom), else the PNG."""
+    svg = png.with_suffix(".svg")
+    path, mime = (svg, "image/svg+xml") if svg.is_file() else (png, "image/png")
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f'<figure><img src="data:{mime};base64,{data}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
 def _markdown_table(t: Table) -> str:
-    lines = ["| " + " | ".join(_md_escape(h) for h in t.header) + " |",
+    lines = ["| " + " | ".join(md_escape(h) for h in t.header) + " |",
              "|" + "|".join("---:" if num else "---" for num in t.numeric) + "|"]
     for i, row in enumerate(t.rows):
         cells = []
         for j, c in enumerate(row):
-            c = _md_escape(c)
+            c = md_escape(c)
             cells.append(f"**{c}**" if (i, j) in t.bold and c != "—" else c)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -238,9 +270,17 @@ def _html_table(t: Table) -> str:
 
 
 def inline_html(text: str) -> str:
-    """The little Markdown used in paragraphs (``**bold**``, ``*italic*``, `` `code` ``) as HTML."""
+    """The little Markdown used in paragraphs (``**bold**``, ``*italic*``, `` `code` ``, and
+    backslash escapes of :func:`md_escape`) as HTML."""
+    escaped: list[str] = []
+
+    def hold(match: re.Match) -> str:  # an escaped character is text: kept out of the markup rules
+        escaped.append(match.group(1))
+        return f"\x00{len(escaped) - 1}\x00"
+
+    text = re.sub(r"\\([!-/:-@\[-`{-~])", hold, text)
     text = html.escape(text, quote=False)
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
     text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
     text = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", text)
-    return text
+    return re.sub(r"\x00(\d+)\x00", lambda m: html.escape(escaped[int(m.group(1))], quote=False), text)

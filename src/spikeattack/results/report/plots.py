@@ -1,219 +1,150 @@
-"""The report's figures: compact grids of panels (matplotlib subplots on an Agg canvas).
+"""The report's figure families: compact grids of panels, every rate with its 95% interval.
 
-matplotlib is the optional ``plots`` extra; without it :attr:`Plotter.available` is False
-and the report keeps every table. No global backend is switched (a notebook's pyplot
-backend is left alone): each figure gets its own Agg canvas.
+Each point is a rate with its exact (Clopper-Pearson) 95% interval, drawn as an error bar;
+series that share an x value are offset horizontally by a hair (:func:`.figure.dodge`) so that
+their bars stay visible. The machinery (canvases, styles, files) is in :mod:`.figure`.
+
+Point formats: a rate is ``(value, [low, high] | None)`` in [0, 1]; the functions plot percent.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
-from typing import Sequence
 
 from ..rows import format_eps
-from ..worstcase import ESTIMATOR_ORDER
+from .figure import (NCOLS, PLOTS_HINT, WORST, Plotter, display, dodge, eps_ticks, errors, estimator_style,
+                     legend, order_key, rate_axis, styled, text, variants)
 
-PLOTS_HINT = "Plots need matplotlib: `pip install spikeattack[plots]`."
-PLOT_PREFIXES = ("asr_vs_", "white_vs_black_", "robust_vs_")
-COLORS = {"cba": "#8c564b", "bptr": "#ff7f0e", "stbp": "#1f77b4", "rga": "#2ca02c", "hart": "#d62728",
-          "exact": "#9467bd"}
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf"]
-NCOLS = 3
+#: one colour and marker per target in the overlay panel (Paul Tol's "bright", colour-blind safe)
+TARGET_COLOURS = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB")
+TARGET_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
-
-def _matplotlib():
-    """(Figure, FigureCanvasAgg) or None when the optional ``plots`` extra is missing."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-    return Figure, FigureCanvasAgg
+__all__ = ["PLOTS_HINT", "Plotter", "order_key", "plot_eps_grid", "plot_headline", "plot_sweep",
+           "plot_white_black"]
 
 
-def order_key(label: str) -> tuple:
-    """Estimators in the order of the HART tables, then the rest by name."""
-    base = label.split(":")[-1].split("(")[0]
-    return (ESTIMATOR_ORDER.index(base) if base in ESTIMATOR_ORDER else len(ESTIMATOR_ORDER), label)
+def _series(ax, points: list[tuple[float, float, list | None]], shift: float, **style) -> None:
+    """``(x, rate, ci)`` points as one line with error bars, shifted by ``shift`` on x."""
+    points = sorted(points, key=lambda p: p[0])
+    xs = [p[0] + shift for p in points]
+    ys = [100 * p[1] for p in points]
+    ax.errorbar(xs, ys, yerr=errors([p[1] for p in points], [p[2] for p in points]), elinewidth=0.9, **style)
 
 
-def color(label: str, index: int) -> str:
-    base = label.split(":")[-1].split("(")[0]
-    return COLORS.get(base, PALETTE[index % len(PALETTE)])
-
-
-def display(label: str) -> str:
-    return label.upper() if label in COLORS else label
-
-
-class Plotter:
-    """Writes PNGs into ``folder`` (unique names); removes this module's plots of an earlier report there."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.mpl = _matplotlib()
-        self.names: set[str] = set()
-        self.written: list[Path] = []
-        if folder.is_dir():
-            for old in folder.glob("*.png"):
-                if old.name.startswith(PLOT_PREFIXES):
-                    old.unlink()
-
-    @property
-    def available(self) -> bool:
-        return self.mpl is not None
-
-    def grid(self, panels: int, panel_width: float = 4.2, panel_height: float = 3.1, ncols: int = NCOLS,
-             sharey: bool = True):
-        """A figure with ``panels`` axes in rows of at most ``ncols``; unused cells hidden. Returns (fig, axes)."""
-        Figure, Canvas = self.mpl
-        cols = max(1, min(ncols, panels))
-        rows = max(1, math.ceil(panels / cols))
-        fig = Figure(figsize=(panel_width * cols + 0.6, panel_height * rows + 0.9), dpi=100)
-        Canvas(fig)
-        axes = fig.subplots(rows, cols, sharey=sharey, squeeze=False).ravel().tolist()
-        for ax in axes[panels:]:
-            ax.set_visible(False)
-        return fig, axes[:panels]
-
-    def save(self, fig, name: str) -> Path:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "plot"
-        base, k = stem, 1
-        while stem in self.names:
-            k += 1
-            stem = f"{base}_{k}"
-        self.names.add(stem)
-        path = self.folder / f"{stem}.png"
-        fig.savefig(path, format="png", metadata={"Software": None})
-        self.written.append(path)
-        return path
-
-
-def _legend(fig, axes, title: str | None = None) -> None:
-    """One legend for the whole figure (labels of every panel, first occurrence), below the panels;
-    the panels are laid out above it."""
-    handles, labels = {}, []
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in handles:
-                handles[lab] = h
-                labels.append(lab)
-    rows = math.ceil(len(labels) / 5) if labels else 0
-    if labels:
-        fig.legend([handles[lab] for lab in labels], labels, loc="lower center", ncol=min(5, len(labels)),
-                   fontsize="small", title=title, title_fontsize="small", frameon=False)
-    legend_inches = 0.22 * rows + (0.25 if title and rows else 0.0) + 0.1
-    fig.tight_layout(rect=(0, min(0.45, legend_inches / fig.get_figheight()), 1, 1))
-
-
-def _eps_ticks(ax, eps_values: Sequence[float]) -> None:
-    if 0 < len(eps_values) <= 8:
-        ax.set_xticks(list(eps_values))
-        ax.set_xticklabels([format_eps(e) for e in eps_values], fontsize="small")
-
-
-def plot_headline(plotter: Plotter, panels: list[tuple[str, list[dict]]], xlabel: str, name: str) -> Path:
-    """Per target: per-input worst-case robust accuracy vs eps with 95% intervals, the per-attack minimum
-    (the breakdown) and the clean accuracy. ``panels``: ``(title, [{eps, robust, ci, per_attack, clean}])``."""
-    fig, axes = plotter.grid(len(panels))
+@styled
+def plot_headline(plotter: Plotter, panels: list[tuple[str, list[dict]]], xlabel: str, name: str,
+                  overlay: bool = True) -> Path:
+    """Per target: per-input worst-case robust accuracy vs eps, the best single attack (the breakdown)
+    and the clean accuracy, each with its 95% interval. ``panels``: ``(title, [{eps, robust, ci,
+    per_attack, per_attack_ci, clean, clean_ci}])``. The best single attack is drawn under the
+    headline with larger hollow markers and offset, so it shows where the two coincide. With several
+    targets (and ``overlay``: one budget axis for all) a last panel overlays their headlines (is the SNN
+    more robust than its ANN twin?)."""
+    overlay = overlay and len(panels) > 1
+    fig, axes = plotter.grid(len(panels) + overlay)
     for ax, (title, points) in zip(axes, panels):
-        points = sorted(points, key=lambda p: p["eps"])
         xs = [p["eps"] for p in points]
-        ys = [100 * p["robust"] for p in points]
-        err = [[100 * (p["robust"] - p["ci"][0]) for p in points], [100 * (p["ci"][1] - p["robust"]) for p in points]]
-        ax.errorbar(xs, ys, yerr=err, marker="o", color="black", capsize=3, label="per-input worst case (95% CI)")
-        per_attack = [(p["eps"], 100 * p["per_attack"]) for p in points if p["per_attack"] is not None]
+        _series(ax, [(p["eps"], p["clean"], p.get("clean_ci")) for p in points], dodge(0, 3, xs),
+                color="#777777", linestyle=":", marker=".", label="clean accuracy")
+        per_attack = [(p["eps"], p["per_attack"], p.get("per_attack_ci")) for p in points
+                      if p["per_attack"] is not None]
         if per_attack:
-            ax.plot([p[0] for p in per_attack], [p[1] for p in per_attack], linestyle="--", marker="s", markersize=4,
-                    color="#1f77b4", label="best single attack (breakdown)")
-        clean = [100 * p["clean"] for p in points]
-        ax.plot(xs, clean, linestyle=":", color="grey", label="clean accuracy")
-        _eps_ticks(ax, xs)
-        ax.set_title(title, fontsize="medium")
-        ax.set_xlabel(xlabel, fontsize="small")
-        ax.set_ylim(-2, 102)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("robust accuracy (%)")
-    _legend(fig, axes)
+            _series(ax, per_attack, dodge(2, 3, xs), color="#0072B2", linestyle="--", marker="o", markersize=7,
+                    markerfacecolor="none", markeredgewidth=1.3, linewidth=1.6,
+                    label="best single attack (breakdown)")
+        _series(ax, [(p["eps"], p["robust"], p["ci"]) for p in points], dodge(1, 3, xs), markersize=4,
+                label="per-input worst case (the headline)", **WORST)
+        eps_ticks(ax, sorted(set(xs)))
+        rate_axis(ax, title, xlabel)
+    if overlay:
+        ax = axes[-1]
+        xs = sorted({p["eps"] for _, points in panels for p in points})
+        for k, (title, points) in enumerate(panels):
+            _series(ax, [(p["eps"], p["robust"], p["ci"]) for p in points], dodge(k, len(panels), xs),
+                    color=TARGET_COLOURS[k % len(TARGET_COLOURS)], marker=TARGET_MARKERS[k % len(TARGET_MARKERS)],
+                    markeredgecolor="black", markeredgewidth=0.5, label=text(f"{title}: per-input worst case"))
+        eps_ticks(ax, xs)
+        rate_axis(ax, "all targets", xlabel)
+    for ax in axes[::NCOLS]:
+        ax.set_ylabel("robust accuracy (%)")
+    legend(fig, axes)
     return plotter.save(fig, f"robust_vs_eps_{name}")
 
 
+@styled
 def plot_eps_grid(plotter: Plotter, title: str, panels: list[dict], xlabel: str, name: str) -> Path:
-    """ASR vs eps, one panel per (attack, scenario): ``{"title", "lines": {label: {eps: asr}},
-    "worst": [(eps, asr)], "noise": [(eps, asr)]}``; one line per estimator."""
+    """ASR vs eps, one panel per (attack, scenario): ``{"title", "lines": {label: {eps: (asr, ci)}},
+    "worst": [(eps, asr, ci)], "noise": [(eps, asr, ci)]}``; one line per estimator."""
     fig, axes = plotter.grid(len(panels))
-    labels = sorted({lab for p in panels for lab in p["lines"]}, key=order_key)
     for ax, panel in zip(axes, panels):
-        for label in sorted(panel["lines"], key=order_key):
-            pts = sorted(panel["lines"][label].items())
-            ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", markersize=4,
-                    color=color(label, labels.index(label)), label=display(label))
+        labels = sorted(panel["lines"], key=order_key)
+        variant = variants(labels)
+        xs = sorted({e for lab in labels for e in panel["lines"][lab]})
+        count = len(labels) + bool(panel.get("worst")) + bool(panel.get("noise"))
+        for k, label in enumerate(labels):
+            points = [(e, v[0], v[1]) for e, v in panel["lines"][label].items()]
+            _series(ax, points, dodge(k, count, xs), label=text(display(label)),
+                    **estimator_style(label, variant[label]))
+        k = len(labels)
         if panel.get("noise"):
-            pts = sorted(panel["noise"])
-            ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], linestyle=":", color="grey", marker="x",
+            _series(ax, panel["noise"], dodge(k, count, xs), linestyle=":", color="#999999", marker="x",
                     label="random noise")
+            k += 1
         if panel.get("worst"):
-            pts = sorted(panel["worst"])
-            ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], linestyle="--", color="black", marker="s",
-                    markersize=3, label="worst case over estimators")
-        _eps_ticks(ax, sorted({e for lab in panel["lines"] for e in panel["lines"][lab]}))
-        ax.set_title(panel["title"], fontsize="medium")
-        ax.set_xlabel(xlabel, fontsize="small")
-        ax.set_ylim(-2, 102)
-        ax.grid(alpha=0.3)
+            _series(ax, panel["worst"], dodge(k, count, xs), markersize=4, label="worst case over estimators",
+                    **WORST)
+        eps_ticks(ax, xs)
+        rate_axis(ax, panel["title"], xlabel)
     for ax in axes[::NCOLS]:
         ax.set_ylabel("attack success rate (%)")
-    fig.suptitle(title)
-    _legend(fig, axes, "estimator")
+    fig.suptitle(text(title))
+    legend(fig, axes, "estimator")
     return plotter.save(fig, f"asr_vs_eps_{name}")
 
 
+@styled
 def plot_white_black(plotter: Plotter, title: str, panels: list[dict], name: str) -> Path:
-    """Bars of white- vs black-box ASR per estimator, one panel per (attack, eps):
-    ``{"title", "labels": [...], "white": [asr|None], "black": [asr|None]}``."""
-    fig, axes = plotter.grid(len(panels), panel_width=3.6)
+    """Bars of white- vs black-box ASR per estimator, one panel per (attack, eps), with 95% intervals:
+    ``{"title", "labels": [...], "white": [(asr, ci) | None], "black": [(asr, ci) | None]}``."""
+    fig, axes = plotter.grid(len(panels), panel_width=3.8)
+    bars = (("white", "white-box", "#0072B2", None), ("black", "black-box (transfer)", "#E69F00", "//"))
     for ax, panel in zip(axes, panels):
         xs = list(range(len(panel["labels"])))
-        ax.bar([x - 0.2 for x in xs], [100 * (v or 0) for v in panel["white"]], width=0.4, label="white-box",
-               color="#1f77b4")
-        ax.bar([x + 0.2 for x in xs], [100 * (v or 0) for v in panel["black"]], width=0.4,
-               label="black-box (transfer)", color="#ff7f0e")
+        for j, (key, label, colour, hatch) in enumerate(bars):
+            values = [(v or (0.0, None))[0] or 0.0 for v in panel[key]]
+            cis = [(v or (0.0, None))[1] for v in panel[key]]
+            ax.bar([x + (j - 0.5) * 0.4 for x in xs], [100 * v for v in values], width=0.4, color=colour,
+                   hatch=hatch, edgecolor="black", linewidth=0.5, label=label,
+                   yerr=errors(values, cis), error_kw={"elinewidth": 0.9, "capsize": 2.5})
         ax.set_xticks(xs)
-        ax.set_xticklabels([display(lab) for lab in panel["labels"]], fontsize="x-small",
-                           rotation=30 if len(xs) > 5 else 0)
-        ax.set_title(panel["title"], fontsize="medium")
+        ax.set_xticklabels([text(display(lab)) for lab in panel["labels"]], rotation=30 if len(xs) > 4 else 0)
+        ax.set_title(text(panel["title"]))
         ax.set_ylim(0, 105)
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[::NCOLS]:
         ax.set_ylabel("attack success rate (%)")
-    fig.suptitle(title)
-    _legend(fig, axes)
+    fig.suptitle(text(title))
+    legend(fig, axes)
     return plotter.save(fig, f"white_vs_black_{name}")
 
 
+@styled
 def plot_sweep(plotter: Plotter, title: str, panels: list[dict], values: list, axis: str, name: str) -> Path:
-    """ASR vs a model field (decay, T), one panel per attack: ``{"title", "lines": {(label, eps): {value: asr}}}``."""
+    """ASR vs a model field (decay, T), one panel per attack: ``{"title", "lines": {(label, eps):
+    {value: (asr, ci)}}}``; one colour, marker and dash per estimator, hollow markers for a further eps."""
     fig, axes = plotter.grid(len(panels))
-    styles, markers = ["-", "--", ":", "-."], ["o", "s", "^", "D", "v"]
     for ax, panel in zip(axes, panels):
-        eps_values = sorted({k[1] for k in panel["lines"]}, key=lambda e: -1.0 if e is None else e)
-        labels = sorted({k[0] for k in panel["lines"]}, key=order_key)
-        for label, eps in sorted(panel["lines"], key=lambda k: (order_key(k[0]), -1.0 if k[1] is None else k[1])):
-            pts = sorted(panel["lines"][(label, eps)].items())
-            j = eps_values.index(eps)
-            ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker=markers[j % len(markers)],
-                    color=color(label, labels.index(label)), linestyle=styles[j % len(styles)],
-                    label=f"{display(label)}, ε={format_eps(eps)}")
+        keys = sorted(panel["lines"], key=lambda k: (order_key(k[0]), -1.0 if k[1] is None else k[1]))
+        eps_values = sorted({k[1] for k in keys}, key=lambda e: -1.0 if e is None else e)
+        variant = variants([k[0] for k in keys if k[1] == eps_values[0]])
+        for n, (label, eps) in enumerate(keys):
+            style = estimator_style(label, variant.get(label, 0) + eps_values.index(eps))
+            points = [(x, v[0], v[1]) for x, v in panel["lines"][(label, eps)].items()]
+            _series(ax, points, dodge(n, len(keys), values), label=text(f"{display(label)}, ε={format_eps(eps)}"),
+                    **style)
         ax.set_xticks(values)
-        ax.set_xlabel(axis, fontsize="small")
-        ax.set_ylim(-2, 102)
-        ax.grid(alpha=0.3)
-        ax.set_title(panel["title"], fontsize="medium")
+        rate_axis(ax, panel["title"], axis)
     axes[0].set_ylabel("attack success rate (%)")
-    fig.suptitle(title)
-    _legend(fig, axes, "estimator, budget")
+    fig.suptitle(text(title))
+    legend(fig, axes, "estimator, budget")
     return plotter.save(fig, f"asr_vs_{name}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..output import norm_name
 from ..rows import format_eps
 from .context import ReportContext
 from .stats import with_ci
@@ -21,11 +22,11 @@ def section_quote(ctx: ReportContext) -> None:
               "grid breaks"]
     rows = []
     for q in ctx.quotes:
-        rows.append([ctx.name(q.experiment, q.target), "Linf" if q.norm == "linf" else q.norm.upper(),
+        rows.append([ctx.name(q.experiment, q.target), norm_name(q.norm),
                      format_eps(q.eps), q.n, with_ci(q.robust_accuracy, q.robust_accuracy_ci), q.source,
                      None if q.evaluation is None or q.evaluation.converged is None else
                      ("yes" if q.evaluation.converged else "NO (still moving)"),
                      None if q.grid is None else with_ci(q.grid.robust_accuracy,
                                                          q.grid.intervals()["robust_accuracy_ci"]),
                      None if q.evaluation is None else len(q.grid_breaks)])
-    d.table(header, rows, [False, False, True, True, True, False, False, True, True])
+    d.table(header, rows, [False, False, True, True, True, False, False, True, True], name="quote")

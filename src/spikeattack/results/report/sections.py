@@ -8,64 +8,24 @@ inputs than every other estimator of its row, else the row is a tie.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from ..rows import eps_key, estimator_label, format_eps, scenario_kind
-from .plots import PLOTS_HINT, order_key, plot_eps_grid, plot_headline, plot_sweep, plot_white_black
-from .stats import cell_asr, cell_robust, num, pct, with_ci
-
+from ..output import norm_name
+from .cells import eps_axis_label, is_noise, model_kind, model_notes, scenario_rank, sort_eps
 from .context import ReportContext
+from .curves import section_eps_plots, section_shuffle, section_sweep, sweep_families
+from .document import md_escape
+from .plots import order_key, plot_headline
 from .quote_section import section_quote
+from .stats import cell_asr, cell_robust, num, pct, with_ci
+from .transfer import section_cross, section_white_black
+
+__all__ = ["HART_COLUMNS", "HART_HEADER", "SECTIONS", "sweep_families"]
 
 HART_COLUMNS = ("cba", "bptr", "stbp", "rga", "hart")
 HART_HEADER = ("target", "attack", "eps", "scenario", "CBA", "BPTR", "STBP", "RGA", "HART", "worst case")
-SCENARIOS = ("white-box", "black-box", "cross")
 TIE_RULE = ("An estimator is called strongest only when an exact McNemar test on the same inputs (two-sided, 5%) "
             "says it broke more of them than every other estimator; otherwise the estimators within the noise of "
             "the best are a *tie*.")
-
-
-def _asr(row: dict) -> float | None:
-    return row["metrics"].get("asr")
-
-
-def _sort_eps(eps: float | None) -> float:
-    return -1.0 if eps is None else float(eps)
-
-
-def scenario_rank(scenario: str) -> tuple:
-    kind = scenario_kind(scenario)
-    return (SCENARIOS.index(kind) if kind in SCENARIOS else 3, scenario)
-
-
-def is_noise(row: dict) -> bool:
-    return row["attack"].split("@")[0] == "noise"
-
-
-def model_kind(config: dict | None) -> str:
-    if not config:
-        return "?"
-    return "ANN" if config.get("neuron") == "relu" else "SNN"
-
-
-def _model_notes(model: dict) -> str:
-    info = model.get("info") or {}
-    notes = []
-    if "#seed" in model["name"]:
-        notes.append("black-box source")
-    adv = info.get("adv")
-    if adv:
-        notes.append("adversarially trained (" + ", ".join(f"{k}={v}" for k, v in adv.items()) + ")")
-    if info.get("converted_from"):
-        notes.append(f"converted from {info['converted_from']}")
-    return "; ".join(notes)
-
-
-def eps_axis_label(rows: list[dict]) -> str:
-    norms = {((r.get("config") or {}).get("attack_config") or {}).get("norm", "linf") for r in rows}
-    norm = "L2" if norms == {"l2"} else "L∞"
-    return f"ε ({norm} budget, input units in [0, 1])"
 
 
 # ---------------------------------------------------------------------------------------------- headline
@@ -89,7 +49,7 @@ def section_headline(ctx: ReportContext) -> None:
     rows = []
     for h in ctx.headline:
         ci = h.intervals()
-        rows.append([ctx.name(h.experiment, h.target)] + ([h.norm] if multi_norm else []) + [
+        rows.append([ctx.name(h.experiment, h.target)] + ([norm_name(h.norm)] if multi_norm else []) + [
             format_eps(h.eps), h.n, with_ci(h.clean_accuracy, ci["clean_accuracy_ci"]),
             with_ci(h.robust_accuracy, ci["robust_accuracy_ci"]), with_ci(h.asr, ci["asr_ci"]),
             f"{', '.join(h.attacks)} ({len(h.cells)})", h.strongest_estimator,
@@ -98,25 +58,30 @@ def section_headline(ctx: ReportContext) -> None:
             None if h.per_attack_minimum is None else
             f"{with_ci(h.per_attack_minimum, h.per_attack_minimum_ci)} ({h.weakest_attack})"])
     numeric = [False] + ([False] if multi_norm else []) + [True, True, True, True, True, False, False, True, True]
-    d.table(header, rows, numeric)
+    d.table(header, rows, numeric, name="headline")
     per_target: dict[str, list[str]] = {}
     for h in ctx.headline:
         ci = h.intervals()["robust_accuracy_ci"]
         per_target.setdefault(ctx.name(h.experiment, h.target), []).append(
             f"{with_ci(h.robust_accuracy, ci)}% at eps {format_eps(h.eps)}")
-    d.bullets([f"**{t}**: robust accuracy " + ", ".join(v) for t, v in per_target.items()])
+    d.bullets([f"**{md_escape(t)}**: robust accuracy " + ", ".join(v) for t, v in per_target.items()])
     points: dict[tuple, list[dict]] = {}
     for h in ctx.headline:
         if h.eps is not None:
             points.setdefault((h.experiment, h.target, h.norm), []).append(
                 {"eps": h.eps, "robust": h.robust_accuracy, "ci": h.intervals()["robust_accuracy_ci"],
-                 "per_attack": h.per_attack_minimum, "clean": h.clean_accuracy})
-    panels = [(ctx.name(k[0], k[1]) + (f" ({k[2]})" if multi_norm else ""), v) for k, v in points.items()
+                 "per_attack": h.per_attack_minimum, "per_attack_ci": h.per_attack_minimum_ci,
+                 "clean": h.clean_accuracy, "clean_ci": h.intervals()["clean_accuracy_ci"]})
+    panels = [(ctx.name(k[0], k[1]) + (f" ({norm_name(k[2])})" if multi_norm else ""), v) for k, v in points.items()
               if len(v) >= 2]
     if panels and ctx.plots.available:
-        path = plot_headline(ctx.plots, panels, eps_axis_label(ctx.rows), "targets")
-        d.image(path, "Per-input worst-case robust accuracy vs eps (error bars: 95% Clopper-Pearson), the best single "
-                      "attack's worst case over estimators (dashed) and clean accuracy (dotted).")
+        path = plot_headline(ctx.plots, panels, eps_axis_label(ctx.rows), "targets", overlay=not multi_norm)
+        d.image(path, "Per-input worst-case robust accuracy vs eps (black), the best single attack's worst case over "
+                      "estimators (dashed, hollow circles; it lies on or above the black line) and clean accuracy "
+                      "(dotted), one panel per target" + ("; the last panel overlays every target's worst case"
+                                                         if len(panels) > 1 and not multi_norm else "")
+                      + ". Error bars: 95% Clopper-Pearson; series are offset slightly on the eps axis so that "
+                      "coinciding points stay visible.")
 
 
 # ---------------------------------------------------------------------------------------------- hygiene
@@ -136,10 +101,10 @@ def section_hygiene(ctx: ReportContext) -> None:
     for f in ctx.flags:
         cells = list(f.cells)
         shown = "; ".join(cells[:12]) + (f"; (+{len(cells) - 12} more)" if len(cells) > 12 else "")
-        items.append(f"**[{f.severity}] {f.name}**: {f.message}. *Advice:* {f.advice}."
-                     + (f" Cells: {shown}." if shown else ""))
+        items.append(f"**[{f.severity}] {md_escape(f.name)}**: {md_escape(f.message)}. *Advice:* "
+                     f"{md_escape(f.advice)}." + (f" Cells: {md_escape(shown)}." if shown else ""))
         classes.append(f.severity)
-        children.append(list(f.details))
+        children.append([md_escape(detail) for detail in f.details])
     d.bullets(items, classes, children)
 
 
@@ -156,8 +121,8 @@ def section_models(ctx: ReportContext) -> None:
         snn = model_kind(c) == "SNN"
         rows.append([ctx.name(m["experiment"], m["name"]), model_kind(c), c.get("arch"), c.get("neuron"),
                      c.get("decay") if snn else None, c.get("timesteps") if snn else None, c.get("encoding"),
-                     pct(m.get("clean_accuracy")), _model_notes(m) or None])
-    d.table(header, rows, [False, False, False, False, True, True, False, True, False])
+                     pct(m.get("clean_accuracy")), model_notes(m) or None])
+    d.table(header, rows, [False, False, False, False, True, True, False, True, False], name="models")
     d.para("Clean accuracy on the attacked test inputs (the experiment's `limit`).")
 
 
@@ -180,10 +145,10 @@ def section_worst_case(ctx: ReportContext) -> None:
         d.para("Per group (target, scenario, attack, eps): an input is robust only if clean-correct and correct "
                "after every estimator's adversarial example of this one attack. \"inputs only it fooled\": per "
                "estimator, the inputs no other estimator fooled. " + TIE_RULE)
-        d.table(header, rows, [False, False, False, True, True, False, True, True, False, False])
+        d.table(header, rows, [False, False, False, True, True, False, True, True, False, False], name="per_attack")
     if ctx.errors:
         d.para("Groups skipped (their inputs cannot be aligned):")
-        d.bullets(ctx.errors)
+        d.bullets([md_escape(e) for e in ctx.errors])
 
 
 def section_estimators(ctx: ReportContext) -> None:
@@ -202,7 +167,7 @@ def section_estimators(ctx: ReportContext) -> None:
         key = (r["experiment"], r["target"], r["attack"], eps_key(r["eps"]), r["scenario"])
         cells.setdefault(key, {})[estimator_label(r)] = r
     rows, bold = [], set()
-    for key in sorted(cells, key=lambda k: (k[0], k[1], k[2], _sort_eps(k[3]), scenario_rank(k[4]))):
+    for key in sorted(cells, key=lambda k: (k[0], k[1], k[2], sort_eps(k[3]), scenario_rank(k[4]))):
         experiment, target, attack, eps, scenario = key
         by_label = cells[key]
         wc = ctx.group_of(by_label)
@@ -219,7 +184,7 @@ def section_estimators(ctx: ReportContext) -> None:
            "the strongest estimator of the row, only where it beats every other one beyond the paired noise "
            "(exact McNemar on the same inputs); a row without bold is a tie. \"worst case\": the share of "
            "clean-correct inputs fooled by at least one estimator. \"—\": not run.")
-    d.table(header, rows, [False, False, True, False] + [True] * (len(header) - 4), bold)
+    d.table(header, rows, [False, False, True, False] + [True] * (len(header) - 4), bold, name="estimators")
 
 
 def section_results(ctx: ReportContext) -> None:
@@ -231,7 +196,7 @@ def section_results(ctx: ReportContext) -> None:
               "robust acc. (%)", "L∞", "L2", "vanishing"]
     rows = []
     for r in sorted(ctx.rows, key=lambda r: (r["experiment"], r["target"], r["attack"], scenario_rank(r["scenario"]),
-                                              _sort_eps(r["eps"]), order_key(estimator_label(r)))):
+                                              sort_eps(r["eps"]), order_key(estimator_label(r)))):
         m = r["metrics"]
         rows.append([ctx.name(r["experiment"], r["target"]), ctx.name(r["experiment"], r["source"]),
                      r["scenario"], r["attack"], estimator_label(r), format_eps(r["eps"]), m.get("n"),
@@ -239,249 +204,10 @@ def section_results(ctx: ReportContext) -> None:
                      num(m.get("l2")), m.get("vanishing")])
     d.para("Every cell, ASR beside robust accuracy, each with its 95% interval. L∞ and L2: mean perturbation size "
            "per input; vanishing: inputs whose input gradient was all zero.")
-    d.table(header, rows, [False] * 6 + [True] * 7)
+    d.table(header, rows, [False] * 6 + [True] * 7, name="results")
 
 
 # ---------------------------------------------------------------------------------------------- transfer
-def section_white_black(ctx: ReportContext) -> None:
-    d = ctx.doc
-    d.heading(2, "White-box vs black-box")
-    white = {(r["experiment"], r["target"], r["attack"], estimator_label(r), eps_key(r["eps"])): r
-             for r in ctx.rows if r["scenario"] == "white-box"}
-    pairs = []
-    for r in ctx.rows:
-        if r["scenario"] != "black-box":
-            continue
-        w = white.get((r["experiment"], r["target"], r["attack"], estimator_label(r), eps_key(r["eps"])))
-        if w is not None:
-            pairs.append((w, r))
-    if not pairs:
-        return
-    pairs.sort(key=lambda p: (p[0]["experiment"], p[0]["target"], p[0]["attack"], _sort_eps(p[0]["eps"]),
-                              order_key(estimator_label(p[0]))))
-    header = ["target", "attack", "estimator", "eps", "white-box ASR (%)", "black-box ASR (%)",
-              "white-box robust acc. (%)", "black-box robust acc. (%)", "black-box source"]
-    rows = [[ctx.name(w["experiment"], w["target"]), w["attack"], estimator_label(w), format_eps(w["eps"]),
-             cell_asr(w), cell_asr(b), cell_robust(w), cell_robust(b), ctx.name(b["experiment"], b["source"])]
-            for w, b in pairs]
-    d.para("The same attack and estimator crafted on the target (white-box) and on a separately trained source "
-           "of the same configuration (black-box transfer), judged by the target. Black-box ASR above white-box "
-           "ASR is a gradient-masking sign (see the hygiene section).")
-    d.table(header, rows, [False, False, False, True, True, True, True, True, False])
-    if not ctx.plots.available:
-        d.para(PLOTS_HINT)
-        return
-    by_target: dict[tuple, list] = {}
-    for w, b in pairs:
-        by_target.setdefault((w["experiment"], w["target"]), []).append((w, b))
-    for (experiment, target), items in by_target.items():
-        panels = []
-        for attack in sorted({w["attack"] for w, _ in items}):
-            for eps in sorted({eps_key(w["eps"]) for w, _ in items if w["attack"] == attack}, key=_sort_eps):
-                sel = {estimator_label(w): (w, b) for w, b in items if w["attack"] == attack and eps_key(w["eps"]) == eps}
-                labels = sorted(sel, key=order_key)
-                panels.append({"title": f"{attack}, ε = {format_eps(eps)}", "labels": labels,
-                               "white": [_asr(sel[lab][0]) for lab in labels],
-                               "black": [_asr(sel[lab][1]) for lab in labels]})
-        name = ctx.name(experiment, target)
-        path = plot_white_black(ctx.plots, f"{name}: white-box vs black-box ASR", panels, name)
-        d.image(path, f"White- vs black-box ASR on {name} (same estimator and eps; one panel per attack and eps).")
-
-
-def cross_title(ctx: ReportContext, cross: list[dict]) -> str:
-    """``Cross-model transfer: ANN → SNN, SNN → ANN`` — named by the model kinds it holds."""
-    pairs = []
-    for r in cross:
-        s = ctx.model_by_name.get((r["experiment"], r["source"]))
-        t = ctx.model_by_name.get((r["experiment"], r["target"]))
-        pair = f"{model_kind(s and s['config'])} → {model_kind(t and t['config'])}".replace("?", "other model")
-        if pair not in pairs:
-            pairs.append(pair)
-    return "Cross-model transfer: " + ", ".join(sorted(pairs))
-
-
-def section_cross(ctx: ReportContext) -> None:
-    cross = [r for r in ctx.rows if r["scenario"].startswith("cross")]
-    d = ctx.doc
-    d.heading(2, cross_title(ctx, cross) if cross else "Cross-model transfer")
-    if not cross:
-        return
-    best_white: dict[tuple, dict] = {}
-    for r in ctx.rows:
-        if r["scenario"] == "white-box" and _asr(r) is not None:
-            key = (r["experiment"], r["target"], r["attack"], eps_key(r["eps"]))
-            if key not in best_white or _asr(r) > _asr(best_white[key]):
-                best_white[key] = r
-    header = ["target", "target kind", "source", "source kind", "attack", "estimator", "eps", "ASR (%)",
-              "robust acc. (%)", "best white-box ASR (%)"]
-    rows = []
-    for r in sorted(cross, key=lambda r: (r["experiment"], r["target"], r["source"], r["attack"], _sort_eps(r["eps"]),
-                                           order_key(estimator_label(r)))):
-        t = ctx.model_by_name.get((r["experiment"], r["target"]))
-        s = ctx.model_by_name.get((r["experiment"], r["source"]))
-        bw = best_white.get((r["experiment"], r["target"], r["attack"], eps_key(r["eps"])))
-        rows.append([ctx.name(r["experiment"], r["target"]), model_kind(t and t["config"]),
-                     ctx.name(r["experiment"], r["source"]), model_kind(s and s["config"]), r["attack"],
-                     estimator_label(r), format_eps(r["eps"]), cell_asr(r), cell_robust(r),
-                     None if bw is None else f"{cell_asr(bw)} ({estimator_label(bw)})"])
-    d.para("Adversarial examples crafted on another model of the experiment (the source) and judged by the "
-           "target, beside the target's strongest white-box estimator.")
-    d.table(header, rows, [False, False, False, False, False, False, True, True, True, False])
-
-
-# ---------------------------------------------------------------------------------------------- curves
-def section_eps_plots(ctx: ReportContext) -> None:
-    d = ctx.doc
-    d.heading(2, "ASR vs eps")
-    series: dict[tuple, list[dict]] = {}
-    noise: dict[tuple, list[dict]] = {}
-    for r in ctx.rows:
-        if r["eps"] is None or _asr(r) is None:
-            continue
-        if is_noise(r):
-            noise.setdefault((r["experiment"], r["target"]), []).append(r)
-        else:
-            series.setdefault((r["experiment"], r["target"], r["attack"], r["scenario"]), []).append(r)
-    for (experiment, target), rows in noise.items():  # no white-box panel to overlay it on: its own panel
-        if not any(k[:2] == (experiment, target) and k[3] == "white-box" for k in series):
-            series[(experiment, target, rows[0]["attack"], rows[0]["scenario"])] = rows
-    series = {k: v for k, v in series.items() if len({eps_key(r["eps"]) for r in v}) >= 2}
-    if not series:
-        return
-    if not ctx.plots.available:
-        d.para(PLOTS_HINT)
-        return
-    d.para("One figure per target, one panel per attack and scenario; one line per estimator; dashed black: worst "
-           "case over estimators; dotted grey (white-box panels, when run): the random-noise baseline of the same "
-           "size.")
-    targets: dict[tuple, list[tuple]] = {}
-    for key in sorted(series, key=lambda k: (k[0], k[1], k[2], scenario_rank(k[3]))):
-        targets.setdefault(key[:2], []).append(key)
-    for (experiment, target), keys in targets.items():
-        panels = []
-        for key in keys:
-            _, _, attack, scenario = key
-            rows = series[key]
-            noise_only = all(is_noise(r) for r in rows)
-            lines: dict[str, dict[float, float]] = {}
-            for r in rows:
-                label = "random signs (no gradient)" if noise_only else estimator_label(r)
-                lines.setdefault(label, {})[float(r["eps"])] = _asr(r)
-            baseline = noise.get((experiment, target)) if scenario == "white-box" and not noise_only else None
-            worst = [(w.eps, w.asr) for w in ctx.groups if w.experiment == experiment and w.target == target
-                     and w.attack == attack and w.scenario == scenario_kind(scenario) and w.eps is not None
-                     and w.asr is not None] if len(lines) >= 2 else []
-            sources = {r["source"] for r in rows}
-            via = f" from {ctx.name(experiment, sources.pop())}" if scenario != "white-box" and len(sources) == 1 else ""
-            panels.append({"title": f"{attack}, {scenario}{via}", "lines": lines, "worst": worst,
-                           "noise": [(float(r["eps"]), _asr(r)) for r in baseline or []]})
-        name = ctx.name(experiment, target)
-        n = series[keys[0]][0]["metrics"].get("n")
-        path = plot_eps_grid(ctx.plots, f"{name}: ASR vs eps" + (f" (n={n})" if n else ""), panels,
-                             eps_axis_label([r for k in keys for r in series[k]]), name)
-        d.image(path, f"ASR vs eps on {name}: one panel per attack and scenario.")
-
-
-def sweep_families(models: list[dict], field_name: str) -> list[tuple[str, dict[Any, dict]]]:
-    """Groups of models that differ only in ``field_name`` (config ``decay`` or ``timesteps``).
-
-    Models are grouped by their config without that field, their adversarial-training and
-    conversion origin; a group whose models repeat a value is split by base name (the part
-    before ``@``), and dropped if that does not separate them. Returns ``(label, {value: model})``
-    for groups with at least two values.
-    """
-    groups: dict[str, list[dict]] = {}
-    for m in models:
-        config = dict(m.get("config") or {})
-        if field_name not in config:
-            continue
-        config.pop(field_name)
-        info = m.get("info") or {}
-        key = json.dumps({"experiment": m["experiment"], "config": config, "adv": info.get("adv"),
-                          "converted_from": info.get("converted_from")}, sort_keys=True, default=str)
-        groups.setdefault(key, []).append(m)
-    out = []
-    for members in groups.values():
-        values = [m["config"][field_name] for m in members]
-        parts = [members] if len(set(values)) == len(values) else _split_by_base(members)
-        for part in parts:
-            vals = [m["config"][field_name] for m in part]
-            if len(part) < 2 or len(set(vals)) != len(vals):
-                continue
-            bases = sorted({m["name"].split("@")[0] for m in part})
-            label = bases[0] if len(bases) == 1 else " / ".join(sorted(m["name"] for m in part))
-            out.append((label, {m["config"][field_name]: m for m in sorted(part, key=lambda m: m["config"][field_name])}))
-    return sorted(out, key=lambda item: item[0])
-
-
-def _split_by_base(members: list[dict]) -> list[list[dict]]:
-    parts: dict[str, list[dict]] = {}
-    for m in members:
-        parts.setdefault(m["name"].split("@")[0], []).append(m)
-    return list(parts.values())
-
-
-def section_sweep(ctx: ReportContext, field_name: str, title: str, axis: str) -> None:
-    d = ctx.doc
-    d.heading(2, title)
-    found = []
-    for label, members in sweep_families(ctx.models, field_name):
-        names = {m["name"]: value for value, m in members.items()}
-        experiment = next(iter(members.values()))["experiment"]
-        rows = [r for r in ctx.rows if r["experiment"] == experiment and r["target"] in names
-                and scenario_kind(r["scenario"]) in ("white-box", "black-box") and _asr(r) is not None]
-        if len({names[r["target"]] for r in rows}) >= 2:
-            found.append((label, experiment, sorted(members), names, rows))
-    short = "λ" if field_name == "decay" else "T"
-    for label, experiment, values, names, rows in found:
-        table: dict[tuple, dict] = {}
-        for r in rows:
-            key = (r["attack"], r["scenario"], estimator_label(r), eps_key(r["eps"]))
-            table.setdefault(key, {})[names[r["target"]]] = r
-        header = ["attack", "scenario", "estimator", "eps"] + [f"{short}={v:g}" if isinstance(v, (int, float))
-                                                              else f"{short}={v}" for v in values]
-        out = []
-        for key in sorted(table, key=lambda k: (k[0], scenario_rank(k[1]), order_key(k[2]), _sort_eps(k[3]))):
-            out.append([key[0], key[1], key[2], format_eps(key[3])]
-                       + [cell_asr(table[key][v]) if v in table[key] else None for v in values])
-        d.para(f"**{ctx.name(experiment, label)}** ({', '.join(sorted(names))}): ASR (%) per {field_name}, "
-               "with 95% intervals.")
-        d.table(header, out, [False, False, False, True] + [True] * len(values))
-        if not ctx.plots.available:
-            d.para(PLOTS_HINT)
-            continue
-        white = [r for r in rows if r["scenario"] == "white-box"]
-        panels = []
-        for attack in sorted({r["attack"] for r in white}):
-            lines: dict[tuple, dict] = {}
-            for r in white:
-                if r["attack"] == attack:
-                    lines.setdefault((estimator_label(r), eps_key(r["eps"])), {})[names[r["target"]]] = _asr(r)
-            panels.append({"title": f"white-box {attack}", "lines": lines})
-        if panels:
-            family = ctx.name(experiment, label)
-            path = plot_sweep(ctx.plots, f"{family}: ASR vs {field_name}", panels, values, axis,
-                              f"{field_name}_{family}")
-            d.image(path, f"White-box ASR vs {field_name}: {family} (one panel per attack).")
-
-
-def section_shuffle(ctx: ReportContext) -> None:
-    d = ctx.doc
-    d.heading(2, "Spike-shuffle test")
-    if not ctx.shuffles:
-        return
-    rows = []
-    for a in sorted(ctx.shuffles, key=lambda a: (a["experiment"], a["subject"])):
-        res = a["result"]
-        change = res.get("change")
-        rows.append([ctx.name(a["experiment"], a["subject"]), pct(res.get("accuracy")),
-                     pct(res.get("shuffled_accuracy")), None if change is None else f"{100 * change:+.2f}"])
-    d.para("Bu et al. (CVPR 2023) Sec. 4.1: every spiking layer's spikes are shuffled over time (rates unchanged). "
-           "A small accuracy change means the network is rate-coded — what the rate-path estimators (RGA, HART, "
-           "BPTR, CBA) assume; a large drop means temporal information matters and STBP/HART may be stronger.")
-    d.table(["model", "accuracy (%)", "shuffled accuracy (%)", "change (points)"], rows, [False, True, True, True])
-
-
 SECTIONS = (
     section_quote, section_headline, section_hygiene, section_models, section_worst_case, section_estimators, section_results,
     section_white_black, section_cross, section_eps_plots,
