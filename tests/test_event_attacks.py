@@ -123,7 +123,7 @@ def test_candidates_are_the_flips_the_gradient_supports_ranked_by_magnitude():
     assert score[0].topk(2).indices.tolist() == supported
 
 
-def _paper_generation_round(model, x, y, flat, chunk_free=True):
+def _paper_generation_round(model, y, flat):
     """One generation round of the paper's algorithm for one input, element by element."""
     xv = flat.clone().requires_grad_(True)
     margin = cw_margin(model(xv.view(1, T, 2, 6, 6).movedim(0, 1)), y, None)
@@ -147,7 +147,7 @@ def test_sda_generation_round_matches_the_paper(binary):
     adv, selected, fd, done = attack.generate(clean, y, None, chunk=7)
     checked = 0
     for i in range(len(y)):
-        ranked, kept = _paper_generation_round(model, x, y[i:i + 1], clean[i])
+        ranked, kept = _paper_generation_round(model, y[i:i + 1], clean[i])
         if len(ranked) < 10:
             continue  # the random filler would enter the round
         # kept: FD <= 0, where an FD within float noise of 0 (no spike changed) counts as 0

@@ -127,7 +127,7 @@ def test_registry_restore_and_bad_scope():
         make_estimator("pdsg", scope="layer")
 
 
-def test_pdsg_drives_image_and_event_attacks(digits_snn, digits_test):
+def test_pdsg_drives_an_image_attack(digits_snn, digits_test):  # event attacks: SDA defaults to PDSG
     x, y = digits_test
     x, y = x[:32], y[:32]
     x_adv = make_attack("pgd", digits_snn, eps=0.1, steps=5, grad="pdsg")(x, y)
