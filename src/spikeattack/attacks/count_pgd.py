@@ -38,6 +38,8 @@ class CountPGD(GradientAttack):
     name = "count-pgd"
     parameters = GradientAttack.parameters + ("eps", "steps", "alpha", "max_change", "loss")
     image_domain = False
+    threat = "L0"
+    l0_eps = True
 
     def __init__(self, model, *, eps: int | str | None = None, steps: int = 25, alpha: int = 1,
                  max_change: int | None = None, loss: str = "ce", **kwargs) -> None:

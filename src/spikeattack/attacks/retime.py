@@ -49,6 +49,7 @@ class Retime(GradientAttack):
     name = "retime"
     parameters = GradientAttack.parameters + ("jitter", "delay", "tamper", "steps", "moves", "loss")
     image_domain = False
+    threat = "retime"
 
     def __init__(self, model, *, jitter: int = 1, delay: int | None = None, tamper: int | str | None = None,
                  steps: int = 50, moves: float = 0.05, loss: str = "ce", **kwargs) -> None:

@@ -85,6 +85,8 @@ class SDA(GradientAttack):
     name = "sda"
     parameters = GradientAttack.parameters + ("k_init", "rounds", "eps", "chunk", "chunk_mib")
     image_domain = False
+    threat = "L0"
+    l0_eps = True
 
     def __init__(self, model, *, k_init: int = 10, rounds: int = 500, eps: int | str | None = None,
                  chunk: int | None = None, chunk_mib: float = 256.0, grad="pdsg", **kwargs) -> None:
