@@ -85,7 +85,7 @@ class CountPGD(GradientAttack):
             _, grad = self.value_and_grad(cur[idx].movedim(0, 1), y[idx], pick(target, idx))
             grad = grad.movedim(1, 0)
             if k == 0:
-                self.vanishing = (grad.flatten(1).abs().amax(1) == 0).cpu()
+                self.vanishing = ((grad.flatten(1).abs().amax(1) == 0) & ~done[idx]).cpu()  # fooled: no gradient
                 live = ~done[idx]
                 idx, grad = idx[live], grad[live]
                 if idx.numel() == 0:

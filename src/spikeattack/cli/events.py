@@ -115,7 +115,7 @@ def event_attack_params(args: argparse.Namespace, cls, params: dict, model) -> t
     if norm not in (None, "l0"):
         raise ValueError(f"--norm: {cls.name} changes elements of event frames (L0), not {norm_name(norm)}")
     if not model.takes_sequence and (cls.l0_eps or norm == "l0"):
-        raise ValueError(f"--norm: L0 budgets count the elements of event frames; the model takes images")
+        raise ValueError("--norm: L0 budgets count the elements of event frames; the model takes images")
     elements = elements_of(model) if model.takes_sequence else None
     if cls.l0_eps or norm == "l0":
         given = l0_budget(eps)
