@@ -51,7 +51,7 @@ def run_event_evaluation(args: argparse.Namespace, model, data, options: dict, x
     """``evaluate --norm L0``: :func:`~spikeattack.evaluation.event_evaluation` on the (limited) test split."""
     from ..data.base import to_float
     from ..evaluation import event_evaluation
-    from .evaluate import evaluation_line, standard_fields
+    from .evaluation_fields import evaluation_line, standard_fields
 
     if args.timesteps is not None and not args.factory:
         raise ValueError("--timesteps: not used by the event evaluation (the frames fix the time steps)")
@@ -99,6 +99,8 @@ def event_attack_params(args: argparse.Namespace, cls, params: dict, model) -> t
     norm = params.pop("norm", None)
     eps = params.pop("eps", None)
     report: dict[str, Any] = {}
+    if not model.takes_sequence and (cls.l0_eps or cls.threat == "retime"):
+        raise ValueError(f"--attack: {cls.name} attacks event frames; the model takes images")
     if cls.threat == "retime":
         if norm is not None:
             raise ValueError(f"--norm: {cls.name} moves events in time; its budgets are --jitter, --delay and --tamper")
@@ -114,7 +116,7 @@ def event_attack_params(args: argparse.Namespace, cls, params: dict, model) -> t
             raise ValueError(f"--{flag}: only used with --attack retime (a retiming budget)")
     if norm not in (None, "l0"):
         raise ValueError(f"--norm: {cls.name} changes elements of event frames (L0), not {norm_name(norm)}")
-    if not model.takes_sequence and (cls.l0_eps or norm == "l0"):
+    if not model.takes_sequence and norm == "l0":
         raise ValueError("--norm: L0 budgets count the elements of event frames; the model takes images")
     elements = elements_of(model) if model.takes_sequence else None
     if cls.l0_eps or norm == "l0":

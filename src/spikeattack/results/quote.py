@@ -69,7 +69,7 @@ class StoredEvaluation:
         if other.labels[:self.n] != self.labels[:other.n] or other.n != self.n:
             raise ValueError(f"evaluations: {self.id} and {other.id} of {self.target} at eps {self.eps:g} evaluate "
                              "different inputs; they cannot be combined")
-        adv = [a if r else b for a, b, r in zip(self.adv_pred, other.adv_pred, self.robust)]
+        adv = [b if r else a for a, b, r in zip(self.adv_pred, other.adv_pred, self.robust)]
         converged = None if self.converged is None and other.converged is None else \
             all(c is not False for c in (self.converged, other.converged))
         return StoredEvaluation(f"{self.id}+{other.id}", self.experiment, self.target, self.eps, self.norm,
