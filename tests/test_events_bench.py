@@ -59,6 +59,13 @@ limit = 12
 """
 
 
+def validate(obj: dict, kind: str) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from spikeattack.cli.schemas import kind_schema
+
+    jsonschema.Draft202012Validator(kind_schema(kind)).validate(obj)
+
+
 def _grid(text: str) -> str:
     return EXPERIMENT[:EXPERIMENT.index("[[grid]]")] + text
 
@@ -181,6 +188,7 @@ def test_the_report_has_flips_columns_table_and_plot(run_folder, tmp_path, capsy
     out, rows, _ = run_folder
     assert main(["report", str(out), "--out", str(tmp_path), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
+    validate(result, "report")
     assert {q["norm"] for q in result["quote"]} == {"L0", "retime"}
     markdown = (tmp_path / "report.md").read_text()
     assert "## Flips (event attacks, L0)" in markdown and "| flips | flip rate (%) |" in markdown
@@ -191,8 +199,14 @@ def test_the_report_has_flips_columns_table_and_plot(run_folder, tmp_path, capsy
     if (tmp_path / "plots" / "flips_snn.png").exists():
         assert {p.suffix for p in (tmp_path / "plots").glob("flips_snn.*")} == {".png", ".pdf", ".svg"}
     assert main(["results", str(out), "--json"]) == 0  # stored rows leave the package spelled L0 / retime
-    cells = json.loads(capsys.readouterr().out)["cells"]
+    listed = json.loads(capsys.readouterr().out)
+    validate(listed, "results")
+    cells = listed["cells"]
     assert {c["config"]["attack_config"]["norm"] for c in cells} == {"L0", "retime"}
+    assert main(["results", str(out), "--eps", "1%", "--json"]) == 0  # a percentage: resolved per row
+    picked = json.loads(capsys.readouterr().out)["cells"]
+    k = math.floor(0.01 * ELEMENTS)
+    assert picked and all(c["eps"] == k for c in picked) and len(picked) == sum(r["eps"] == k for r in rows)
 
 
 def test_reproduce_liang_adds_the_sda_comparison(tmp_path, capsys, monkeypatch):
