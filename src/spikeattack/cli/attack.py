@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "attack", help="attack a checkpoint and report ASR, robust accuracy and perturbation sizes",
         description="Craft adversarial examples with one attack and one gradient estimator, on the target itself "
                     "(white-box) or on --source (black-box transfer / cross), and score them on the target. "
-                    "Example: spikeattack attack model.pt --attack pgd --grad rga --eps 0.1 --steps 10 --json",
+                    "Example: spikeattack attack model.pt --attack pgd --grad rga --eps 0.1 --steps 10 --json; "
+                    "event frames: spikeattack attack ev.pt --attack sda --eps 1% --json",
     )
     p.add_argument("checkpoint", help="the target model (from 'spikeattack train'; with --factory: its weights file)")
     add_data_args(p, default=None)

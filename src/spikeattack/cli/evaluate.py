@@ -17,12 +17,15 @@ EVAL_BATCH = 256  # accuracy()'s batch size
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", aliases=["evaluate"],
-                       help="clean accuracy of a checkpoint, or with --version the standard robustness evaluation",
+                       help="clean accuracy of a checkpoint, or with --version the standard robustness evaluation "
+                            "(event frames: --norm L0)",
                        description="Print the clean test accuracy of a checkpoint; with --version, run the standard "
                                    "evaluation (a fixed cascade of attacks x gradient estimators, per-input worst "
-                                   "case, 95% Clopper-Pearson interval). "
+                                   "case, 95% Clopper-Pearson interval); on event frames with --norm L0, the event "
+                                   "evaluation (SDA and spike-BIM under an L0 budget, the same output). "
                                    "Examples: spikeattack eval runs/models/digits-small_cnn-lif-seed0.pt; "
-                                   "spikeattack evaluate model.pt --eps 0.1 --version standard --json")
+                                   "spikeattack evaluate model.pt --eps 0.1 --version standard --json; "
+                                   "spikeattack evaluate ev.pt --norm L0 --eps 1% --json")
     p.add_argument("checkpoint", help="path written by 'spikeattack train' (with --factory: the weights file)")
     add_data_args(p, default=None)
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N test images only")
