@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_args(p, default=None)
     p.add_argument("--attack", default="pgd", choices=sorted(ATTACKS), help="attack (default: pgd)")
     p.add_argument("--grad", default=None, choices=tuple(ESTIMATORS),
-                   help="gradient estimator of a spiking crafting model (default: stbp; sda: pdsg); an ANN always uses its "
-                        "exact gradient")
+                   help="gradient estimator of a spiking crafting model (default: stbp; sda: pdsg); an ANN always "
+                        "uses its exact gradient")
     p.add_argument("--grad-param", type=_grad_param, action="append", default=[], metavar="KEY=VALUE",
                    help="estimator parameter, e.g. gamma=0.5 for hart, beta=2 for rga (repeatable)")
     p.add_argument("--attack-param", type=_grad_param, action="append", default=[], metavar="KEY=VALUE",

@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     evaluation = args.version is not None or args.norm == "l0" or args.minimal
     if not evaluation and args.eps is not None:
-        raise ValueError("--eps: only used with --version (the standard evaluation) or --norm L0 (the event evaluation)")
+        raise ValueError("--eps: only used with --version (the standard evaluation) or --norm L0 (the event "
+                         "evaluation)")
     if not evaluation and args.norm is not None:
         raise ValueError("--norm: only used with --version (the standard evaluation) or L0 (the event evaluation)")
     model, data, device, options = load_model_and_data(args)

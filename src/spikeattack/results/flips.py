@@ -11,8 +11,8 @@ flips any stage needed (``records[i].minimal_flips``). From either, per attack a
 - the quantiles of the flips of the inputs fooled (lower interpolation: every quantile is a flip
   count some input needed), as :func:`spikeattack.attacks.threat.minimal_quantiles` computes them.
 
-Only white-box, untargeted L0 cells count (not retiming: it moves events); per (experiment, target, attack, estimator) the cell with
-the largest budget (none: the largest) is kept.
+Only white-box, untargeted L0 cells count (not retiming: it moves events); per (experiment,
+target, attack, estimator) the cell with the largest budget (none: the largest) is kept.
 """
 
 from __future__ import annotations

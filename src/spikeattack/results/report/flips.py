@@ -68,6 +68,6 @@ def section_flips(ctx: ReportContext) -> None:
                           ctx.name(experiment, target))
         d.image(path, f"{ctx.name(experiment, target)}: the share of clean-correct inputs each attack fooled within "
                       "k flips (elements changed), one panel per attack, one step line per estimator; black: the "
-                      "event evaluation's per-input minimal flips over all its stages, where run (on its own inputs, the "
-                      "first `limit` of the evaluation). Error bars: 95% "
+                      "event evaluation's per-input minimal flips over all its stages, where run (on its own "
+                      "inputs, the first `limit` of the evaluation). Error bars: 95% "
                       "Clopper-Pearson at a few k. A budgeted cell's line ends at its budget.")
