@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         sda = sda_comparison_markdown(rows) if args.paper == "liang" else ""
     path = os.path.join(args.out, "comparison.md")
     write_text(path, f"# {name}: our numbers beside the paper's\n\n"
-                     "At small scale the targets are small networks on the embedded digits data: compare orderings and "
+                     f"At small scale the targets are small networks on the embedded {experiment.data['dataset']} "
+                     "data: compare orderings and "
                      "trends (strongest estimator, white- vs black-box, robust vs plain target), not absolute values."
                      f"\n\n{table}\n" + (f"\n{sda}\n" if sda else ""))
     result.update(paper=args.paper, scale=args.scale, comparison=path)
