@@ -324,10 +324,13 @@ def _parse_grids(check: Checker, raw: dict, models: dict[str, ModelSpec], sweeps
         eps_values = eps_values if isinstance(eps_values, list) else [eps_values]
         if not eps_values:
             raise check.fail("grid.eps", "empty list: the grid would have no cells", "grid", nth)
-        for attack in attacks:
-            if attack_takes_eps(attack) and (eps_given or not ATTACKS[attack].l0_eps):
-                for e in eps_values:
-                    cell_eps(check, attack, e, nth)
+        budgeted = [a for a in attacks if attack_takes_eps(a) and (eps_given or not ATTACKS[a].l0_eps)]
+        for attack in budgeted:
+            for e in eps_values:
+                cell_eps(check, attack, e, nth)
+        if not budgeted:  # no attack reads them (CW): still numbers, as ever
+            for e in eps_values:
+                check.number(e, "grid.eps", "grid", nth, low=0)
         scenarios = check.names(g.get("scenarios", ["white-box"]), SCENARIOS, "grid.scenarios", "grid", nth)
         cross = model_names(g.get("cross", []), "grid.cross", nth) if g.get("cross", []) != [] else []
         params = dict(check.table(g.get("params", {}), "grid.params", "grid", nth))

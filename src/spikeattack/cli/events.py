@@ -24,8 +24,7 @@ from .common import emit, image_budget, info, l0_budget, naming
 
 RETIME_FLAGS = ("jitter", "delay", "tamper")
 #: attack parameters that are counts: given as --attack-param KEY=VALUE they arrive as floats
-INTEGER_PARAMS = ("steps", "restarts", "search_steps", "rounds", "k_init", "chunk", "alpha", "max_change", "jitter",
-                  "delay")
+INTEGER_PARAMS = ("steps", "restarts", "search_steps", "rounds", "k_init", "chunk", "max_change", "jitter", "delay")
 
 
 # ---------------------------------------------------------------------------------------------- evaluate
@@ -118,6 +117,8 @@ def event_attack_params(args: argparse.Namespace, cls, params: dict, model) -> t
         raise ValueError(f"--norm: {cls.name} changes elements of event frames (L0), not {norm_name(norm)}")
     if not model.takes_sequence and norm == "l0":
         raise ValueError("--norm: L0 budgets count the elements of event frames; the model takes images")
+    if cls.l0_eps and isinstance(params.get("alpha"), float) and params["alpha"].is_integer():
+        params["alpha"] = int(params["alpha"])  # count-frame PGD's step: whole events (--alpha 2)
     elements = elements_of(model) if model.takes_sequence else None
     if cls.l0_eps or norm == "l0":
         given = l0_budget(eps)
@@ -128,9 +129,9 @@ def event_attack_params(args: argparse.Namespace, cls, params: dict, model) -> t
         else:
             report = {"eps": None, "budget": None, "elements": elements}
     else:  # spike-BIM's own eps: Liang et al.'s size per point
-        given = image_budget(eps)
         if isinstance(eps, str):
             raise ValueError(f"--eps: {eps} is an L0 budget; {cls.name} takes it with --norm L0")
+        given = image_budget(eps)
         if given is not None:
             params["eps"] = given
     return params, report
