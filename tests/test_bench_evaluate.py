@@ -66,11 +66,15 @@ def test_bad_evaluate_tables_are_refused_by_key(change, key):
         parse_experiment(EXPERIMENT.replace(*change))
 
 
-def test_evaluations_on_event_data_are_refused():
+def test_evaluations_on_event_data_take_l0_budgets_only():
     text = EXPERIMENT.replace('dataset = "digits"', 'dataset = "nmnist-sim"').replace(
         'attacks = ["fgsm"]', 'attacks = ["spike-bim"]').replace("eps = [0.1]\n[[evaluate]]", "[[evaluate]]")
-    with pytest.raises(ExperimentError, match="event frames"):
+    with pytest.raises(ExperimentError, match=r"evaluate\.eps.*L0 budget"):  # a pixel budget on event frames
         parse_experiment(text)
+    with pytest.raises(ExperimentError, match=r"evaluate\.norm.*L0"):
+        parse_experiment(text.replace("eps = [0.1]\nlimit", 'eps = [8]\nnorm = "Linf"\nlimit'))
+    (spec,) = parse_experiment(text.replace("eps = [0.1]\nlimit", 'eps = ["1%"]\nlimit')).evaluations
+    assert (spec.eps, spec.norm, spec.minimal) == ("1%", "L0", False)
 
 
 def test_the_run_stores_the_evaluation_with_per_input_records(run_folder):

@@ -289,3 +289,21 @@ def test_registry_and_bad_inputs(binary, counts, digits_snn):
         make_attack("retime", model, moves=0)
     with pytest.raises(ValueError, match="tamper"):
         make_attack("retime", model, tamper="x%")
+
+
+@pytest.mark.parametrize("name, frames, params", [("sda", "binary", {"rounds": 3}),
+                                                  ("count-pgd", "counts", {"loss": "cw", "steps": 2}),
+                                                  ("retime", "binary", {"loss": "cw", "steps": 2})])
+def test_inputs_fooled_already_are_not_vanishing_gradients(binary, counts, name, frames, params):
+    """The C&W margin of an input the model already misclassifies is 0 (clamped), so its gradient
+    is all zero; that is no vanishing gradient (Liang et al.'s Table III measure counts the inputs
+    the attack must work on), and the hygiene check must not see one."""
+    model, x, y = binary if frames == "binary" else counts
+    x, y = x[:, :12], y[:12]
+    wrong = y.clone()
+    wrong[:6] = (y[:6] + 1) % 4  # the model predicts y: under these labels the first 6 are fooled already
+    attack = make_attack(name, model, **params)
+    attack(x, wrong)
+    assert attack.vanishing.shape == (12,) and not attack.vanishing[:6].any()
+    with torch.no_grad():
+        assert (model(x).argmax(-1) == y).all()

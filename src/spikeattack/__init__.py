@@ -9,6 +9,9 @@ The front door (everything a user needs, one import)::
     result = sa.standard_evaluation(model, x, y, eps=8 / 255)       # the number to quote
     print(result.robust_accuracy, result.robust_accuracy_ci)
     x_adv = sa.PGD(model, eps=8 / 255, steps=10, grad="rga")(x, y)   # one attack, torchattacks-style
+    # event frames [T, B, C, H, W]: L0 budgets (elements changed), SDA and spike-BIM
+    ev = sa.event_evaluation(event_model, frames, labels, eps="1%")
+    x_adv = sa.SDA(event_model, grad="pdsg")(frames, labels)         # few flips
 
 Layers (each imports only the ones below it; checked by import-linter in CI): ``cli`` ->
 ``bench`` -> ``training`` -> ``evaluation`` -> ``attacks`` -> ``gradients`` | ``interop`` ->
@@ -35,11 +38,12 @@ _EXPORTS: dict[str, str] = {
     "make_attack": "attacks", "ATTACKS": "attacks", "Attack": "attacks", "GradientAttack": "attacks",
     "FGSM": "attacks", "RFGSM": "attacks", "BIM": "attacks", "PGD": "attacks", "APGD": "attacks", "SAPGD": "attacks",
     "CWL2": "attacks", "LiangCW": "attacks", "Square": "attacks", "Boundary": "attacks", "SpikeBIM": "attacks",
-    "RandomNoise": "attacks",
+    "RandomNoise": "attacks", "SDA": "attacks", "CountPGD": "attacks", "Retime": "attacks",
     "make_estimator": "gradients", "ESTIMATORS": "gradients",
     # scoring
     "evaluate": "evaluation", "EvaluationResult": "evaluation", "standard_evaluation": "evaluation",
     "StandardEvaluation": "evaluation", "accuracy": "evaluation", "tune_estimator": "evaluation",
+    "event_evaluation": "evaluation", "EventEvaluation": "evaluation", "compare_sda_spike_bim": "evaluation",
     "clopper_pearson": "results.statistics",
 }
 

@@ -14,7 +14,8 @@ Two kinds, declared by the base class (as foolbox types its attacks):
 An attack holds keyword-only hyper-parameters (the torchattacks shape); the loss and the
 value-and-gradient step are overridable hooks. What an attack can do is declared as class
 attributes: ``parameters`` (its keyword arguments), ``uses_gradient``, ``image_domain``,
-``first_gradient_ignores`` and ``shares_forward``.
+``threat`` and ``l0_eps`` (the budget of an event attack), ``first_gradient_ignores`` and
+``shares_forward``.
 
 Targeting: ``targeted=None`` (untargeted), ``"given"`` (``target`` passed to the call),
 ``"random"`` (a seeded class other than the label) or ``"least-likely"`` (the class the
@@ -59,6 +60,14 @@ class Attack(ABC):
     image_domain: ClassVar[bool] = True
     #: whether the attack follows an input gradient (see :class:`GradientAttack`).
     uses_gradient: ClassVar[bool] = False
+    #: the threat model of an event attack's budget (:mod:`.threat`): ``"L0"`` (elements changed:
+    #: spike-BIM, SDA, count-frame PGD) or ``"retime"`` (events moved in time); None for the image
+    #: attacks, whose ``norm`` says it (Linf by default). ``describe()`` reports it as ``norm``.
+    threat: ClassVar[str | None] = None
+    #: whether ``eps`` is itself an L0 budget, a count of elements or ``"x%"`` (SDA, count-frame
+    #: PGD). Spike-BIM's ``eps`` is Liang et al.'s size per point, to which an L0 budget of ``k``
+    #: flips translates exactly (:func:`~spikeattack.attacks.threat.spike_bim_eps`).
+    l0_eps: ClassVar[bool] = False
 
     def __init__(self, model: SpikingModel, *, targeted: str | None = None, early_stop: bool = False,
                  seed: int = 0, eot: int = 1) -> None:
@@ -94,7 +103,8 @@ class Attack(ABC):
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description of the attack (stored with results)."""
-        return {"attack": self.name, "targeted": self.targeted, "eot": self.eot, "seed": self.seed}
+        return {"attack": self.name, "targeted": self.targeted, "eot": self.eot, "seed": self.seed,
+                **({"norm": self.threat} if self.threat else {})}
 
     # ------------------------------------------------------------------ hooks
     def start_call(self) -> None:

@@ -38,6 +38,8 @@ class CountPGD(GradientAttack):
     name = "count-pgd"
     parameters = GradientAttack.parameters + ("eps", "steps", "alpha", "max_change", "loss")
     image_domain = False
+    threat = "L0"
+    l0_eps = True
 
     def __init__(self, model, *, eps: int | str | None = None, steps: int = 25, alpha: int = 1,
                  max_change: int | None = None, loss: str = "ce", **kwargs) -> None:
@@ -83,7 +85,7 @@ class CountPGD(GradientAttack):
             _, grad = self.value_and_grad(cur[idx].movedim(0, 1), y[idx], pick(target, idx))
             grad = grad.movedim(1, 0)
             if k == 0:
-                self.vanishing = (grad.flatten(1).abs().amax(1) == 0).cpu()
+                self.vanishing = ((grad.flatten(1).abs().amax(1) == 0) & ~done[idx]).cpu()  # fooled: no gradient
                 live = ~done[idx]
                 idx, grad = idx[live], grad[live]
                 if idx.numel() == 0:

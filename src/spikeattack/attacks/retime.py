@@ -49,6 +49,7 @@ class Retime(GradientAttack):
     name = "retime"
     parameters = GradientAttack.parameters + ("jitter", "delay", "tamper", "steps", "moves", "loss")
     image_domain = False
+    threat = "retime"
 
     def __init__(self, model, *, jitter: int = 1, delay: int | None = None, tamper: int | str | None = None,
                  steps: int = 50, moves: float = 0.05, loss: str = "ce", **kwargs) -> None:
@@ -125,7 +126,7 @@ class Retime(GradientAttack):
             _, grad = self.value_and_grad(to_model(cur[idx]), y[idx], pick(target, idx))
             g = grad.movedim(1, 0).reshape(len(idx), steps_t, -1)
             if k == 0:
-                self.vanishing = (g.flatten(1).abs().amax(1) == 0).cpu()
+                self.vanishing = ((g.flatten(1).abs().amax(1) == 0) & ~done[idx]).cpu()  # fooled: no gradient
                 live = ~done[idx]
                 idx, g = idx[live], g[live]
                 if idx.numel() == 0:

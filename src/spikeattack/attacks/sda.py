@@ -85,6 +85,8 @@ class SDA(GradientAttack):
     name = "sda"
     parameters = GradientAttack.parameters + ("k_init", "rounds", "eps", "chunk", "chunk_mib")
     image_domain = False
+    threat = "L0"
+    l0_eps = True
 
     def __init__(self, model, *, k_init: int = 10, rounds: int = 500, eps: int | str | None = None,
                  chunk: int | None = None, chunk_mib: float = 256.0, grad="pdsg", **kwargs) -> None:
@@ -207,7 +209,8 @@ class SDA(GradientAttack):
             _, grad = self.value_and_grad(self.to_model(adv[idx]), y[idx], tgt)  # grad of -M
             g = -grad.movedim(1, 0).reshape(len(idx), -1)  # dM/dx
             if n == 1:  # Liang et al.'s Table III measure: an all-zero first gradient
-                self.vanishing = (g.abs().amax(1) == 0).cpu()
+                # inputs fooled already have M = 0 (clamped) and so no gradient: not a vanishing one
+                self.vanishing = ((g.abs().amax(1) == 0) & ~done[idx]).cpu()
                 live = ~done[idx]
                 idx, g = idx[live], g[live]
                 tgt = None if target is None else target[idx]

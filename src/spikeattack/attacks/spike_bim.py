@@ -112,6 +112,7 @@ class SpikeBIM(GradientAttack):
     name = "spike-bim"
     parameters = GradientAttack.parameters + ("steps", "gamma", "eps", "sampling", "loss", "eta")
     image_domain = False
+    threat = "L0"
 
     def __init__(self, model, *, steps: int = 25, gamma: float = 0.05, eps: float | None = None,
                  sampling: bool = True, loss: str = "mse", eta: float = 1.0, **kwargs) -> None:

@@ -5,6 +5,12 @@ experiment; its id is a hash of everything that fixes its result *and of the exp
 name*, so a re-run skips finished cells and two experiments with the same grid in one run
 folder each get their own cells (stores written before the name was part of the id are
 adopted cell by cell on the next run of the same experiment: :meth:`Cell.legacy_id`).
+
+A cell's ``eps`` is the budget as the grid gives it: a number for the image attacks (and
+spike-BIM's own size per point), and for the L0 event attacks a count of elements or a
+percentage (``64``, ``"1%"``; spike-BIM takes one too, translated by
+:func:`~spikeattack.attacks.threat.spike_bim_eps`). The stored row's ``eps`` is that budget
+in elements (:func:`row_eps`), so cells of ``"1%"`` and of its count combine per input.
 """
 
 from __future__ import annotations
@@ -72,7 +78,7 @@ class Cell:
     scenario: str
     attack: str
     grad: str
-    eps: float | None
+    eps: float | int | str | None  # an L0 budget: an int count or "x%" (see the module docstring)
     params: dict[str, Any]
     grad_params: dict[str, Any]
     variant: str = ""
@@ -102,22 +108,57 @@ class Cell:
         return digest({k: v for k, v in self.config(experiment).items() if k != "experiment"}, 24)
 
 
+def is_l0_budget(cell: Cell) -> bool:
+    """Whether the cell's eps is an L0 budget: always for SDA and count-frame PGD, for spike-BIM
+    when it is a count (an int) or a percentage rather than its own size per point (a float)."""
+    cls = ATTACKS[cell.attack]
+    if cls.l0_eps:
+        return cell.eps is not None
+    return cls.threat == "L0" and (isinstance(cell.eps, str) or (isinstance(cell.eps, int)
+                                                                 and not isinstance(cell.eps, bool)))
+
+
+def attack_eps(cell: Cell, elements: int | None) -> Any:
+    """The ``eps`` the cell's attack is built with, for inputs of ``elements`` elements
+    (``T*C*H*W``): an L0 budget as given to SDA / count-frame PGD, translated for spike-BIM."""
+    if is_l0_budget(cell) and not ATTACKS[cell.attack].l0_eps:
+        from ..attacks.threat import Budget, spike_bim_eps
+
+        return spike_bim_eps(Budget.parse(cell.eps).resolve(elements), elements)
+    return cell.eps
+
+
+def row_eps(cell: Cell, elements: int | None) -> float | int | None:
+    """The stored row's ``eps``: an L0 budget in elements (``"1%"`` resolved), else the cell's."""
+    if is_l0_budget(cell):
+        from ..attacks.threat import Budget
+
+        return Budget.parse(cell.eps).resolve(elements)
+    return None if cell.eps is None else float(cell.eps)
+
+
 @dataclass(frozen=True)
 class EvaluationSpec:
-    """One standard evaluation of an ``[[evaluate]]`` table: a target at one budget."""
+    """One evaluation of an ``[[evaluate]]`` table: a target at one budget. Images: the standard
+    evaluation (``norm`` Linf or L2, ``eps`` a number); event frames: the event evaluation
+    (``norm = "L0"``, ``eps`` a count of elements or ``"1%"``, ``minimal``: each input's minimal flips)."""
 
     target: str
-    eps: float
+    eps: float | int | str
     norm: str = "Linf"
     version: str = "standard"
     limit: int | None = None  # the first ``limit`` of the experiment's test inputs (None: all of them)
+    minimal: bool = False
 
     def config(self, experiment: "Experiment") -> dict[str, Any]:
         data = experiment.data
-        return {"kind": "standard-evaluation", "experiment": experiment.name,
-                "target": experiment.model_key(self.target), "eps": self.eps, "norm": self.norm,
-                "version": self.version, "limit": self.limit, "seed": experiment.seed,
-                "data": {k: data.get(k) for k in ("dataset", "resize", "frames", "time_bins", "limit")}}
+        config = {"kind": "standard-evaluation", "experiment": experiment.name,
+                  "target": experiment.model_key(self.target), "eps": self.eps, "norm": self.norm,
+                  "version": self.version, "limit": self.limit, "seed": experiment.seed,
+                  "data": {k: data.get(k) for k in ("dataset", "resize", "frames", "time_bins", "limit")}}
+        if self.minimal:  # only then: the ids of evaluations without it stay what they were
+            config["minimal"] = True
+        return config
 
     def id(self, experiment: "Experiment") -> str:
         return digest(self.config(experiment), 24)

@@ -73,9 +73,10 @@ from ..attacks import ATTACKS, attack_parameters
 from ..data import DATASETS
 from ..gradients import ESTIMATORS
 from ..models import ARCHS, ModelConfig
-from .cells import Cell, EvaluationSpec, Experiment, ModelSpec, attack_takes_eps, cell_gradient, digest
+from .budgets import cell_eps, check_budget_units, parse_evaluations
+from .cells import Cell, Experiment, ModelSpec, attack_takes_eps, cell_gradient, digest
 from .standins import StandIns, check_cell
-from .schema import (ANALYSES_KEYS, DATA_KEYS, EVALUATE_KEYS, FOREIGN_CONFIG, FOREIGN_KEYS, GRID_KEYS, MAX_CELLS, MODEL_EXTRA,
+from .schema import (ANALYSES_KEYS, DATA_KEYS, FOREIGN_CONFIG, FOREIGN_KEYS, GRID_KEYS, MAX_CELLS, MODEL_EXTRA,
                      MODEL_FIELDS, RESERVED, SCENARIOS, SEED_LIMIT, SWEEPABLE, TOP_KEYS, TRAIN_FIELDS, Checker,
                      ExperimentError, error_key, kind)
 
@@ -188,7 +189,7 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
     cells = _parse_grids(check, raw, models, sweeps, stand_ins, max_cells) if "grid" in raw or "evaluate" not in raw \
         else []
     analyses = _parse_analyses(check, raw)
-    evaluations = _parse_evaluations(check, raw, models, sweeps, data)
+    evaluations = parse_evaluations(check, raw, models, sweeps, data)
     return Experiment(str(raw.get("name", Path(path).stem)), seed, data, models, cells, analyses, text,
                       raw.get("paper"), str(raw.get("description", "")), evaluations)
 
@@ -318,12 +319,18 @@ def _parse_grids(check: Checker, raw: dict, models: dict[str, ModelSpec], sweeps
         targets = model_names(g.get("targets", list(model_tables)), "grid.targets", nth)
         attacks = check.names(g.get("attacks", ["fgsm", "pgd"]), ATTACKS, "grid.attacks", "grid", nth)
         estimators = check.names(g.get("estimators", ["stbp"]), ESTIMATORS, "grid.estimators", "grid", nth)
+        eps_given = "eps" in g
         eps_values = g.get("eps", [8 / 255])
         eps_values = eps_values if isinstance(eps_values, list) else [eps_values]
         if not eps_values:
             raise check.fail("grid.eps", "empty list: the grid would have no cells", "grid", nth)
-        for e in eps_values:
-            check.number(e, "grid.eps", "grid", nth, low=0)
+        budgeted = [a for a in attacks if attack_takes_eps(a) and (eps_given or not ATTACKS[a].l0_eps)]
+        for attack in budgeted:
+            for e in eps_values:
+                cell_eps(check, attack, e, nth)
+        if not budgeted:  # no attack reads them (CW): still numbers, as ever
+            for e in eps_values:
+                check.number(e, "grid.eps", "grid", nth, low=0)
         scenarios = check.names(g.get("scenarios", ["white-box"]), SCENARIOS, "grid.scenarios", "grid", nth)
         cross = model_names(g.get("cross", []), "grid.cross", nth) if g.get("cross", []) != [] else []
         params = dict(check.table(g.get("params", {}), "grid.params", "grid", nth))
@@ -355,73 +362,27 @@ def _parse_grids(check: Checker, raw: dict, models: dict[str, ModelSpec], sweeps
             if "black-box" in scenarios:
                 sources.append((seed_twin(target), "black-box"))
             sources += [(c, f"cross:{c}") for c in cross if c != target]
-            for (source, scenario), attack, eps in itertools.product(sources, attacks, eps_values):
-                if not attack_takes_eps(attack):
-                    if eps != eps_values[0]:
-                        continue  # one cell: the attack has no budget (CW)
+            for (source, scenario), attack, (k, eps) in itertools.product(sources, attacks, enumerate(eps_values)):
+                if not attack_takes_eps(attack) or (ATTACKS[attack].l0_eps and not eps_given):
+                    if k:
+                        continue  # one cell: the attack has no budget (CW), or an L0 attack given none
                     eps = None
+                else:
+                    eps = cell_eps(check, attack, eps, nth)
                 if not ATTACKS[attack].uses_gradient:
                     grads = ["none"]  # gradient-free: one cell, whatever the estimators
                 else:
                     grads = estimators if models[source].is_spiking else ["exact"]
                 for grad in grads:
                     gp = grad_params.get(grad, {})
-                    cell = Cell(target, source, scenario, attack, grad, None if eps is None else float(eps),
-                                params, gp, variant, amp)
+                    cell = Cell(target, source, scenario, attack, grad, eps, params, gp, variant, amp)
                     if len(cells) == max_cells:
                         raise check.fail("grid", f"the experiment has more than {max_cells:,} cells; set "
                                          "max_cells = N at the top of the file to run a grid this large", "grid", nth)
                     check_cell(check, cell, models[source], stand_ins, built, nth)
                     cells.append(cell)
+    check_budget_units(check, cells)
     return cells
-
-
-def _parse_evaluations(check: Checker, raw: dict, models: dict[str, ModelSpec], sweeps: dict[str, list[str]],
-                       data: dict) -> list[EvaluationSpec]:
-    """The ``[[evaluate]]`` tables: the standard evaluation per target and eps (the number to quote)."""
-    tables = raw.get("evaluate", [])
-    if not isinstance(tables, list):
-        raise check.fail("evaluate", "expected one or more [[evaluate]] tables")
-    from ..data import EVENT_DATASETS
-    from ..evaluation import VERSIONS
-
-    out: list[EvaluationSpec] = []
-    for nth, table in enumerate(tables):
-        check.table(table, "evaluate", "evaluate", nth)
-        check.keys(table, EVALUATE_KEYS, "evaluate", "evaluate", nth)
-        if data["dataset"] in EVENT_DATASETS:
-            raise check.fail("evaluate", "the standard evaluation attacks images; this experiment's data are "
-                             "event frames", "evaluate", nth)
-        names = []
-        for v in check.strings(table.get("targets", [n for n in sweeps]), "evaluate.targets", "evaluate", nth):
-            if v not in sweeps and v not in models:
-                raise check.fail("evaluate.targets", f"unknown model {v!r}; valid: {', '.join(sorted(models))}",
-                                 "evaluate", nth)
-            names += sweeps.get(v, [v])
-        eps_values = table.get("eps", [8 / 255])
-        eps_values = eps_values if isinstance(eps_values, list) else [eps_values]
-        if not eps_values:
-            raise check.fail("evaluate.eps", "empty list: nothing to evaluate", "evaluate", nth)
-        for e in eps_values:
-            check.number(e, "evaluate.eps", "evaluate", nth, positive=True)
-        norm = table.get("norm", "Linf")
-        if not isinstance(norm, str) or norm.lower() not in ("linf", "l2"):
-            raise check.fail("evaluate.norm", f"expected \"Linf\" or \"L2\", got {kind(norm)} {norm!r}",
-                             "evaluate", nth)
-        version = table.get("version", "standard")
-        if version not in VERSIONS:
-            raise check.fail("evaluate.version", f"expected one of {', '.join(VERSIONS)}, got {version!r}",
-                             "evaluate", nth)
-        limit = table.get("limit")
-        if limit is not None:
-            limit = check.integer(limit, "evaluate.limit", "evaluate")
-            if limit > data["limit"]:
-                raise check.fail("evaluate.limit", f"expected at most data.limit = {data['limit']} (the same first "
-                                 "test inputs as the grid)", "evaluate", nth)
-        for name in names:
-            for e in eps_values:
-                out.append(EvaluationSpec(name, float(e), "L2" if norm.lower() == "l2" else "Linf", version, limit))
-    return list(dict.fromkeys(out))
 
 
 def _parse_analyses(check: Checker, raw: dict) -> dict[str, Any]:

@@ -16,6 +16,7 @@ compute where they like and write here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -32,12 +33,12 @@ from ..device import resolve_device
 from ..io import file_lock
 from ..models import ModelConfig, SpikingModel, build_model
 from ..models.footprint import check_fits
-from ..evaluation import accuracy, evaluate, standard_evaluation, tune_estimator
+from ..evaluation import accuracy, evaluate, event_evaluation, standard_evaluation, tune_estimator
 from ..evaluation.analyses import shuffles_time, spike_shuffle_accuracy
 from ..evaluation.metrics import PerInput, Summary
 from ..training import TrainConfig, load_checkpoint, save_checkpoint, train_model
 from .sharing import shared_groups, sharing
-from .cells import Cell, Experiment, ModelSpec, cell_gradient, digest
+from .cells import Cell, Experiment, ModelSpec, attack_eps, cell_gradient, digest, row_eps
 from ..results.store import STORE_NAME, ResultsStore
 
 @dataclass
@@ -189,7 +190,7 @@ class Runner:
         # parse_experiment already refused keys that no attack of the grid takes
         params = {k: v for k, v in cell.params.items() if k in attack_parameters(cell.attack)}
         if cell.eps is not None:
-            params["eps"] = cell.eps
+            params["eps"] = attack_eps(cell, self.elements)
 
         def factory(model: SpikingModel):
             return make_attack(cell.attack, model, **cell_gradient(cell, model.is_spiking),
@@ -210,6 +211,11 @@ class Runner:
         return result.summary, result.per_input, time.perf_counter() - start_time
 
     @property
+    def elements(self) -> int | None:
+        """Elements of one event input (``T*C*H*W``: what an L0 budget counts); None for images."""
+        return self.data.timesteps * math.prod(self.data.input_shape) if self.data.is_sequence else None
+
+    @property
     def batch_size(self) -> int:
         return self.exp.data.get("batch_size", 128)
 
@@ -220,15 +226,17 @@ class Runner:
             extra.pop(key, None)
         config = extra.pop("config")
         metrics = dataclasses.replace(summary, extra=extra).to_dict()
+        events = {"elements": self.elements} if per.flips is not None else {}  # what an L0 eps counts
+        per_input = {"label": per.label.tolist(), "clean_pred": per.clean_pred.tolist(),
+                     "adv_pred": per.adv_pred.tolist(), "target": None if per.target is None else per.target.tolist(),
+                     "vanishing": per.vanishing.tolist()}
+        if per.flips is not None:
+            per_input["flips"] = per.flips.tolist()
         return {"experiment": self.exp.name, "target": cell.target, "source": cell.source,
-                "scenario": cell.scenario, "attack": cell.label, "grad": cell.grad, "eps": cell.eps,
-                "config": cell.config(self.exp) | {"attack_config": config},
-                "metrics": metrics,
-                "per_input": {"label": per.label.tolist(), "clean_pred": per.clean_pred.tolist(),
-                              "adv_pred": per.adv_pred.tolist(),
-                              "target": None if per.target is None else per.target.tolist(),
-                              "vanishing": per.vanishing.tolist()},
-                "seconds": seconds}
+                "scenario": cell.scenario, "attack": cell.label, "grad": cell.grad,
+                "eps": row_eps(cell, self.elements),
+                "config": cell.config(self.exp) | {"attack_config": config} | events,
+                "metrics": metrics, "per_input": per_input, "seconds": seconds}
 
     def run_cell(self, cell: Cell) -> dict:
         return self.cell_row(cell, *self.compute_cell(cell))
@@ -272,9 +280,9 @@ class Runner:
         return self.report
 
     def run_evaluations(self, shard: tuple[int, int] = (0, 1)) -> None:
-        """The experiment's ``[[evaluate]]`` standard evaluations (this shard's, skipped when stored):
-        on the first ``limit`` test inputs, the same ones the grid attacks, so the report can
-        compare the two per input."""
+        """The experiment's ``[[evaluate]]`` evaluations (this shard's, skipped when stored): the standard
+        evaluation on images, the event evaluation (L0) on event frames; on the first ``limit`` test
+        inputs, the same ones the grid attacks, so the report can compare the two per input."""
         index, count = shard
         for spec in self.exp.evaluations:
             eid = spec.id(self.exp)
@@ -283,14 +291,21 @@ class Runner:
             model = self.model(spec.target)
             x, y = self.test_inputs()
             if spec.limit is not None:
-                x, y = x[:spec.limit], y[:spec.limit]
-            self.log(f"standard evaluation ({spec.version}, {spec.norm}, eps={spec.eps:g}) of {spec.target} "
-                     f"on {len(y)} inputs")
+                x, y = (x[:, :spec.limit] if self.data.is_sequence else x[:spec.limit]), y[:spec.limit]
             device = next(model.parameters()).device
-            result = standard_evaluation(model, x.to(device), y.to(device), eps=spec.eps, norm=spec.norm,
-                                         version=spec.version, seed=self.exp.seed, train_data=self.data,
-                                         batch_size=self.batch_size,
-                                         progress=(lambda line: self.log(f"  {line}")) if self.progress else False)
+            progress = (lambda line: self.log(f"  {line}")) if self.progress else False
+            if self.data.is_sequence:
+                self.log(f"event evaluation ({spec.version}, L0, eps={spec.eps}{', minimal' if spec.minimal else ''}) "
+                         f"of {spec.target} on {len(y)} inputs")
+                result = event_evaluation(model, x.to(device), y.to(device), eps=spec.eps, version=spec.version,
+                                          seed=self.exp.seed, batch_size=self.batch_size, minimal=spec.minimal,
+                                          progress=progress)
+            else:
+                self.log(f"standard evaluation ({spec.version}, {spec.norm}, eps={spec.eps:g}) of {spec.target} "
+                         f"on {len(y)} inputs")
+                result = standard_evaluation(model, x.to(device), y.to(device), eps=spec.eps, norm=spec.norm,
+                                             version=spec.version, seed=self.exp.seed, train_data=self.data,
+                                             batch_size=self.batch_size, progress=progress)
             self.store.put_evaluation(eid, self.exp.name, spec.target, result.to_dict())
 
     def analysis_id(self, what: dict) -> str:

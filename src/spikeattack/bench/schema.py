@@ -20,7 +20,7 @@ DATA_KEYS = {"dataset", "root", "limit", "batch_size", "resize", "frames", "time
 GRID_KEYS = {"targets", "attacks", "estimators", "eps", "scenarios", "cross", "params", "grad_params", "variant",
              "amp"}
 ANALYSES_KEYS = {"spike_shuffle", "hart_gamma"}
-EVALUATE_KEYS = {"targets", "eps", "norm", "version", "limit"}
+EVALUATE_KEYS = {"targets", "eps", "norm", "version", "limit", "minimal"}
 
 
 class ExperimentError(ValueError):

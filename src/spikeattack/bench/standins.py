@@ -4,9 +4,11 @@ validated by the real constructors, and an error names the grid key at fault."""
 
 from __future__ import annotations
 
+import math
+
 from ..attacks import attack_parameters, make_attack
 from ..models import ModelConfig, build_model
-from .cells import Cell, ModelSpec, canonical, cell_gradient
+from .cells import Cell, ModelSpec, attack_eps, canonical, cell_gradient
 from .schema import GRID_KEYS, Checker, error_key
 
 
@@ -39,7 +41,8 @@ def check_cell(check: Checker, cell: Cell, source: ModelSpec, stand_ins: StandIn
         return
     built.add(signature)
     if cell.eps is not None:
-        params["eps"] = cell.eps
+        elements = model.timesteps * math.prod(model.input_shape) if model.takes_sequence else None
+        params["eps"] = attack_eps(cell, elements)
     try:
         make_attack(cell.attack, model, **cell_gradient(cell, spiking), **params)
     except (TypeError, ValueError) as exc:

@@ -10,7 +10,8 @@ from ..attacks import ATTACKS, TARGET_MODES, make_attack
 from ..evaluation import evaluate
 from ..gradients import ESTIMATORS
 from ..training import load_checkpoint
-from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit, error_line, naming
+from .common import (add_data_args, add_factory_args, add_output_args, budget, check_memory, emit, error_line,
+                     image_budget, naming)
 from ..results.output import norm_name
 from .loading import load_model_and_data, load_user_model
 from .schemas import accuracy_fields
@@ -31,24 +32,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         "attack", help="attack a checkpoint and report ASR, robust accuracy and perturbation sizes",
         description="Craft adversarial examples with one attack and one gradient estimator, on the target itself "
                     "(white-box) or on --source (black-box transfer / cross), and score them on the target. "
-                    "Example: spikeattack attack model.pt --attack pgd --grad rga --eps 0.1 --steps 10 --json",
+                    "Example: spikeattack attack model.pt --attack pgd --grad rga --eps 0.1 --steps 10 --json; "
+                    "event frames: spikeattack attack ev.pt --attack sda --eps 1% --json",
     )
     p.add_argument("checkpoint", help="the target model (from 'spikeattack train'; with --factory: its weights file)")
     add_data_args(p, default=None)
     p.add_argument("--attack", default="pgd", choices=sorted(ATTACKS), help="attack (default: pgd)")
     p.add_argument("--grad", default=None, choices=tuple(ESTIMATORS),
-                   help="gradient estimator of a spiking crafting model (default: stbp); an ANN always uses its exact gradient")
+                   help="gradient estimator of a spiking crafting model (default: stbp; sda: pdsg); an ANN always "
+                        "uses its exact gradient")
     p.add_argument("--grad-param", type=_grad_param, action="append", default=[], metavar="KEY=VALUE",
                    help="estimator parameter, e.g. gamma=0.5 for hart, beta=2 for rga (repeatable)")
     p.add_argument("--attack-param", type=_grad_param, action="append", default=[], metavar="KEY=VALUE",
                    help="attack-specific parameter, e.g. loss=dlr for apgd, c=0.1 for cw/cw-liang (repeatable)")
     p.add_argument("--gamma", type=float, default=None, help="RSF flip probability of spike-bim (default: 0.05)")
     p.add_argument("--eps", type=budget, default=None,
-                   help="perturbation budget in pixel units, a number or a fraction such as 8/255 (default: attack's)")
+                   help="perturbation budget: in pixel units, a number or a fraction such as 8/255; for sda and "
+                        "count-pgd (and spike-bim with --norm L0) an L0 budget, a count of elements such as 64 or a "
+                        "percentage such as 1%%; spike-bim alone: Liang et al.'s size per point (default: attack's)")
     p.add_argument("--alpha", type=float, default=None, help="step size (default: attack's rule)")
     p.add_argument("--steps", type=int, default=None, help="iterations of iterative attacks")
-    p.add_argument("--norm", default=None, type=str.lower, choices=("linf", "l2"),
-                   help="threat model of pgd/apgd/sapgd/square/boundary: Linf or L2 (default: linf; boundary: l2)")
+    p.add_argument("--norm", default=None, type=str.lower, choices=("linf", "l2", "l0"),
+                   help="threat model of pgd/apgd/sapgd/square/boundary: Linf or L2 (default: linf; boundary: l2); "
+                        "L0 for the event attacks (sda, count-pgd: always; spike-bim: --eps counts elements)")
+    g = p.add_argument_group("retiming budget (--attack retime)")
+    g.add_argument("--jitter", type=int, default=None, help="bins an event may move (default: 1)")
+    g.add_argument("--delay", type=int, default=None, help="total bins all events of an input may move (default: "
+                                                            "unbounded)")
+    g.add_argument("--tamper", default=None, metavar="N|P%",
+                   help="events an input may move: a count or a percentage of its events (default: unbounded)")
     p.add_argument("--restarts", type=int, default=None, help="random restarts of pgd")
     p.add_argument("--targeted", default=None, choices=TARGET_MODES, help="targeted attack mode (default: untargeted)")
     p.add_argument("--target-class", type=int, default=None, help="the class for --targeted given")
@@ -70,25 +82,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def attack_params(args: argparse.Namespace) -> dict:
-    """Keyword arguments for the attack; only what the user set, so nothing is silently dropped."""
+def attack_params(args: argparse.Namespace, model=None) -> tuple[dict, dict]:
+    """Keyword arguments for the attack, only what the user set, so nothing is silently dropped; and
+    what the ``attack`` object reports about an event attack's budget (:mod:`.events`)."""
+    from .events import event_attack_params, integer_params
+
+    cls = ATTACKS[args.attack]
     params = {k: v for k, v in {"eps": args.eps, "alpha": args.alpha, "steps": args.steps, "norm": args.norm,
                                 "restarts": args.restarts, "gamma": args.gamma}.items() if v is not None}
     for key, value in args.attack_param:
         if key in params:
             raise ValueError(f"--attack-param: {key} has its own flag; use it instead")
-        params[key] = int(value) if isinstance(value, float) and value.is_integer() and key in ("steps", "restarts",
-                                                                                                "search_steps") else value
+        params[key] = value
+    params = integer_params(params)
+    report: dict = {}
+    if cls.threat is not None:
+        params, report = event_attack_params(args, cls, params, model)
+    else:
+        from .events import RETIME_FLAGS
+
+        for flag in RETIME_FLAGS:
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag}: only used with --attack retime (a retiming budget)")
+        if params.get("norm") == "l0":
+            raise ValueError(f"--norm: L0 is the threat model of the event attacks (spike-bim, sda, count-pgd); "
+                             f"{args.attack} takes Linf or L2")
+        if "eps" in params:
+            params["eps"] = image_budget(params["eps"])
     params.update(targeted=args.targeted, eot=args.eot, early_stop=args.early_stop, seed=args.seed)
     gradient = {"--grad": args.grad is not None, "--grad-param": bool(args.grad_param),
                 "--time-extend": args.time_extend != 1, "--penultimate-threshold": args.penultimate_threshold is not None}
-    if ATTACKS[args.attack].uses_gradient:
-        params.update(grad=args.grad or "stbp", grad_params=dict(args.grad_param), time_extend=args.time_extend,
+    if cls.uses_gradient:
+        if args.grad is not None:  # else the attack's own default (stbp; sda: pdsg, Lun et al.'s pairing)
+            params["grad"] = args.grad
+        params.update(grad_params=dict(args.grad_param), time_extend=args.time_extend,
                       penultimate_threshold=args.penultimate_threshold)
     elif any(gradient.values()):
         flag = next(f for f, given in gradient.items() if given)
         raise ValueError(f"{flag}: {args.attack} is gradient-free; it takes no gradient options")
-    return params
+    return params, report
 
 
 def minimal_perturbation(per) -> dict:
@@ -129,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--source: {args.source!r} was trained on {other}, the attacked data is {data.name}; "
                              "pass --other-dataset to craft on it anyway")
     crafting = source or target
-    params = attack_params(args)
+    params, report = attack_params(args, crafting)
     if not crafting.is_spiking and (args.grad not in (None, "stbp") or args.grad_param):
         raise ValueError(f"--grad: the crafting model is an ANN, whose exact gradient is used; drop --grad {args.grad}")
     if crafting.is_spiking and not crafting.takes_sequence:
@@ -137,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
                      gradient=True,
                      flags={"--time-extend": args.time_extend != 1, "--batch-size": args.batch_size != 128},
                      origin=f"--source {args.source!r}" if source is not None else f"checkpoint {args.checkpoint!r}")
-    attack = make_attack(args.attack, crafting, **params)
+    with naming({"tamper": "--tamper", "jitter": "--jitter", "delay": "--delay"}):
+        attack = make_attack(args.attack, crafting, **params)
     x, y = data.split("test")
     batch_dim = 1 if data.is_sequence else 0  # spike frames are time-first [T, N, ...]
     if args.limit is not None:
@@ -155,11 +188,16 @@ def run(args: argparse.Namespace) -> int:
     crafting = f"--source {args.source!r}" if source is not None else f"checkpoint {args.checkpoint!r}"
     with naming({"target": f"checkpoint {args.checkpoint!r}", "model": crafting}):  # the file, not the argument
         outcome = evaluate(target, (x, y), attack, source, targets=targets, batch_size=args.batch_size,
-                           seed=args.seed, progress=not args.quiet, amp=args.amp, keep_examples=False)
+                           seed=args.seed, progress=not args.quiet, amp=args.amp,
+                           keep_examples=attack.threat == "retime")  # retiming's budgets are checked on the frames
     per = outcome.per_input
     result = attack_fields(args, attack, outcome, data, options, excluded)
     if args.attack == "boundary":
         result["minimal_perturbation"] = minimal_perturbation(per)
+    if attack.threat is not None:
+        from .events import event_fields
+
+        result.update(event_fields(attack, outcome, x, report))
     emit(args, "attack", result, summary_line(args, result))
     return 0
 
@@ -192,12 +230,21 @@ def summary_line(args: argparse.Namespace, r: dict) -> str:
     def rate(value, ci) -> str:
         return "n/a" if value is None else f"{value:.4f} [95% CI {ci[0]:.4f}, {ci[1]:.4f}]"
 
-    budget = "no budget" if r["eps"] is None else f"{norm_name(r['norm'])} eps={r['eps']:g}"
+    if norm_name(r["norm"]) in ("L0", "retime"):
+        from .events import event_budget_text
+
+        budget = event_budget_text(r)
+    else:
+        budget = "no budget" if r["eps"] is None else f"{norm_name(r['norm'])} eps={r['eps']:g}"
     goal = "untargeted" if r["targeted"] is None else f"targeted ({r['targeted']}" + (
         f" class {r['target_class']}" if r["target_class"] is not None else "") + ")"
     where = "white-box" if r["source"] is None else f"black-box transfer from {r['source']} (crafted there)"
     asr = "ASR (share of clean-correct inputs sent to their target class)" if r["targeted"] else "ASR"
+    size = f"Linf {r['linf']:.4f}, L2 {r['l2']:.4f}"
+    if norm_name(r["norm"]) in ("L0", "retime"):
+        from .events import event_measures_text
+
+        size = event_measures_text(r)
     return (f"{r['attack']} ({r['grad']}, {budget}, {goal}) on {r['n']} inputs, {where}: clean accuracy "
             f"{r['clean_accuracy']:.4f}, {asr} {rate(r['asr'], r['asr_ci'])}, robust accuracy "
-            f"{rate(r['robust_accuracy'], r['robust_accuracy_ci'])}, Linf {r['linf']:.4f}, L2 {r['l2']:.4f}, "
-            f"vanishing gradients {r['vanishing']}")
+            f"{rate(r['robust_accuracy'], r['robust_accuracy_ci'])}, {size}, vanishing gradients {r['vanishing']}")

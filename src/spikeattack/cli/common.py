@@ -57,14 +57,45 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
 SEED_LIMIT = 2 ** 63  # torch and numpy seeds are 64-bit
 
 
-def budget(text: str) -> float:
-    """A perturbation budget on the command line: a number (``0.1``) or a fraction (``8/255``)."""
+def budget(text: str) -> float | str:
+    """A budget on the command line: a number (``0.1``), a fraction (``8/255``) or, for the L0
+    budgets of event inputs, a percentage of the elements (``1%``, kept as text). Which kind
+    the command takes is checked once the threat model is known (:func:`l0_budget`,
+    :func:`image_budget`)."""
+    if text.strip().endswith("%"):
+        return text.strip()  # checked with the flag's name by l0_budget, once the threat model is known
     head, sep, tail = text.partition("/")
     try:
         value = float(head) / float(tail) if sep else float(text)
     except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"expected a number or a fraction such as 8/255, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, a fraction such as 8/255 or a percentage such as 1%, "
+                                         f"got {text!r}") from None
     return value  # finite (check_common_args) and in range (the library, naming the argument)
+
+
+def l0_budget(value: float | str | None, flag: str = "--eps") -> int | str | None:
+    """An L0 budget from :func:`budget`: a whole count of elements (``64``) or a percentage
+    (``"1%"``); ``ValueError`` naming ``flag`` otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        from ..attacks.threat import Budget
+
+        try:
+            return Budget.parse(value, flag).describe()
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+    if math.isfinite(value) and value >= 0 and float(value).is_integer():
+        return int(value)
+    raise ValueError(f"{flag}: an L0 budget is a count of elements (64) or a percentage of them (1%), got {value:g}")
+
+
+def image_budget(value: float | str | None, flag: str = "--eps") -> float | None:
+    """A pixel budget from :func:`budget`; a percentage (an L0 budget) is refused naming ``flag``."""
+    if isinstance(value, str):
+        raise ValueError(f"{flag}: {value} is an L0 budget (a share of the elements of event frames); a pixel budget "
+                         "is a number or a fraction such as 8/255")
+    return value
 
 
 def _flag(dest: str) -> str:
@@ -84,7 +115,7 @@ def check_common_args(args: argparse.Namespace) -> None:
             raise ValueError(f"{_flag(dest)}: expected an integer >= 1, got {value}")
     for dest in ("eps", "adv_eps"):  # a NaN budget would compare false everywhere: a filter that matches all
         value = getattr(args, dest, None)
-        if value is not None and not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{_flag(dest)}: expected a finite number, got {value}")
     width = getattr(args, "width", None)
     if width is not None and not (math.isfinite(width) and width > 0):

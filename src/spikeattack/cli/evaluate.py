@@ -1,13 +1,15 @@
-"""``spikeattack eval`` (alias ``evaluate``): clean accuracy of a checkpoint, or with ``--version`` the standard evaluation."""
+"""``spikeattack eval`` (alias ``evaluate``): clean accuracy of a checkpoint, or with ``--version`` the standard
+evaluation (images) / with ``--norm L0`` the event evaluation (event frames, :mod:`.events`)."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..evaluation import accuracy
-from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit, naming
+from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit, image_budget, naming
 from ..results.output import norm_name
 from .loading import load_model_and_data
+from .evaluation_fields import evaluation_line, standard_fields
 from .schemas import accuracy_fields
 
 EVAL_BATCH = 256  # accuracy()'s batch size
@@ -15,12 +17,15 @@ EVAL_BATCH = 256  # accuracy()'s batch size
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", aliases=["evaluate"],
-                       help="clean accuracy of a checkpoint, or with --version the standard robustness evaluation",
+                       help="clean accuracy of a checkpoint, or with --version the standard robustness evaluation "
+                            "(event frames: --norm L0)",
                        description="Print the clean test accuracy of a checkpoint; with --version, run the standard "
                                    "evaluation (a fixed cascade of attacks x gradient estimators, per-input worst "
-                                   "case, 95% Clopper-Pearson interval). "
+                                   "case, 95% Clopper-Pearson interval); on event frames with --norm L0, the event "
+                                   "evaluation (SDA and spike-BIM under an L0 budget, the same output). "
                                    "Examples: spikeattack eval runs/models/digits-small_cnn-lif-seed0.pt; "
-                                   "spikeattack evaluate model.pt --eps 0.1 --version standard --json")
+                                   "spikeattack evaluate model.pt --eps 0.1 --version standard --json; "
+                                   "spikeattack evaluate ev.pt --norm L0 --eps 1% --json")
     p.add_argument("checkpoint", help="path written by 'spikeattack train' (with --factory: the weights file)")
     add_data_args(p, default=None)
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N test images only")
@@ -31,20 +36,34 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run the standard robustness evaluation (plus: more iterations, restarts and targets; "
                         "rand: EOT for stochastic models); without it, clean accuracy only")
     p.add_argument("--eps", type=budget, default=None,
-                   help="perturbation budget in pixel units, e.g. 0.1 or 8/255 (with --version)")
-    p.add_argument("--norm", default="Linf", type=str.lower, choices=("linf", "l2"),
-                   help="threat model of the standard evaluation: Linf or L2 (default: Linf)")
+                   help="budget of the evaluation: in pixel units for Linf/L2, e.g. 0.1 or 8/255; under L0 a count of "
+                        "elements, e.g. 64, or a percentage of them, e.g. 1%%")
+    p.add_argument("--norm", default=None, type=str.lower, choices=("linf", "l2", "l0"),
+                   help="threat model: Linf or L2 for images (default: Linf); L0 (elements changed) for event frames, "
+                        "which runs the event evaluation (SDA and spike-BIM cascade; the default for event models "
+                        "with --version)")
+    p.add_argument("--minimal", action="store_true",
+                   help="event evaluation: run every stage without a budget and report each input's minimal flips "
+                        "(robust accuracy still at --eps; without --eps at 100%% of the elements)")
     p.add_argument("--seed", type=int, default=0, help="seed of random starts, targets and encoder noise")
     add_output_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "version", None) is None and getattr(args, "eps", None) is not None:
-        raise ValueError("--eps: only used with --version (the standard evaluation)")
+    evaluation = args.version is not None or args.norm == "l0" or args.minimal
+    if not evaluation and args.eps is not None:
+        raise ValueError("--eps: only used with --version (the standard evaluation) or --norm L0 (the event "
+                         "evaluation)")
+    if not evaluation and args.norm is not None:
+        raise ValueError("--norm: only used with --version (the standard evaluation) or L0 (the event evaluation)")
     model, data, device, options = load_model_and_data(args)
     if args.timesteps is not None and not model.is_spiking:
         raise ValueError("--timesteps: the checkpoint holds an ANN, which has no time steps")
+    if evaluation:
+        from .events import check_event_norm_flags
+
+        check_event_norm_flags(args, model)  # --norm / --minimal against the model's inputs
     if not args.factory:
         check_memory(model.config, device, batch=EVAL_BATCH, timesteps=args.timesteps, gradient=False,
                      flags={"--timesteps": args.timesteps is not None}, origin=f"checkpoint {args.checkpoint!r}")
@@ -52,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
     with naming({"model": f"checkpoint {args.checkpoint!r}", "target": f"checkpoint {args.checkpoint!r}"}):
-        if getattr(args, "version", None) is not None:
+        if evaluation and args.norm == "l0":
+            from .events import run_event_evaluation
+
+            return run_event_evaluation(args, model, data, options, x, y)
+        if evaluation:
             return run_standard(args, model, data, options, x, y)
         if args.timesteps is not None and not args.factory:
             with model.override_timesteps(args.timesteps):
@@ -72,43 +95,18 @@ def run_standard(args: argparse.Namespace, model, data, options: dict, x, y) -> 
     from ..evaluation import standard_evaluation
     from .common import info
 
-    if args.eps is None:
+    eps = image_budget(args.eps)
+    if eps is None:
         raise ValueError("--eps: the standard evaluation needs a budget, e.g. --eps 0.1")
     if args.timesteps is not None and not args.factory:
         raise ValueError("--timesteps: not supported with --version (evaluate the model as trained; with --factory "
                          "it gives the model's own time steps)")
     device = next(model.parameters()).device
     x = to_float(x).to(device)
-    result = standard_evaluation(model, x, y.to(device), eps=args.eps, norm=args.norm, version=args.version,
+    result = standard_evaluation(model, x, y.to(device), eps=eps, norm=args.norm, version=args.version,
                                  seed=args.seed, train_data=data, progress=lambda line: info(args, line))
     out = standard_fields(result, checkpoint=args.checkpoint, dataset=data.name, data_options=options)
-    low, high = result.robust_accuracy_ci
-    moving = result.converged is False
-    text = (f"standard evaluation ({result.version}, {norm_name(result.norm)}, eps={result.eps:g}) on {result.n} "
-            f"{data.name} test images: clean accuracy {result.clean_accuracy:.4f}, robust accuracy "
-            f"{'at most ' if moving else ''}{result.robust_accuracy:.4f} [95% CI {low:.4f}, {high:.4f}], "
-            f"{result.seconds:.1f} s")
-    if moving:
-        last = result.convergence.rounds[-1]
-        text += (f"\nNOT CONVERGED: the last escalation round (x{last.scale} iterations) still broke {last.broken} of "
-                 f"{last.attacked} sampled robust inputs; the number is an upper bound that is still moving")
+    text = evaluation_line(result, f"standard evaluation ({result.version}, {norm_name(result.norm)}, "
+                                   f"eps={result.eps:g})", f"{data.name} test images")
     emit(args, "standard-evaluation", out, text)
     return 0
-
-
-def standard_fields(result, **head) -> dict:
-    """The ``standard-evaluation`` object: ``head`` (checkpoint, dataset, data options), then the result
-    with the names every command uses (a stage's or an input's estimator is ``grad``) and the ASR."""
-    from ..results.statistics import clopper_pearson
-
-    body = result.to_dict()
-    correct = round(result.clean_accuracy * result.n)
-    broken = correct - round(result.robust_accuracy * result.n)
-    body.update(accuracy_fields(result.clean_accuracy, result.n),
-                asr=broken / correct if correct else None,
-                asr_ci=list(clopper_pearson(broken, correct)) if correct else None)
-    for part in ("stages", "records"):
-        body[part] = [{("grad" if k == "estimator" else k): v for k, v in entry.items()} for entry in body[part]]
-    order = ("eps", "norm", "version", "n", "clean_accuracy", "clean_accuracy_ci", "robust_accuracy",
-             "robust_accuracy_ci", "asr", "asr_ci")
-    return head | {k: body.pop(k) for k in order} | body

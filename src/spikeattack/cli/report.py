@@ -62,7 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--grad", default=None, help="only this estimator (stbp, bptr, rga, hart, cba, exact)")
     q.add_argument("--scenario", default=None,
                    help="white-box, black-box, cross (every cross:<model>) or one cross:<model>")
-    q.add_argument("--eps", type=budget, default=None, help="only this perturbation budget (a number or a fraction)")
+    q.add_argument("--eps", type=budget, default=None,
+                   help="only this perturbation budget (a number or a fraction; event cells: a count of elements or "
+                        "a percentage such as 1%%)")
     q.add_argument("--format", default="table", choices=("table", "csv", "json"),
                    help="output format (default: table; --json is the same as --format json)")
     add_output_args(q)
@@ -136,9 +138,22 @@ def _matches(row: dict, args: argparse.Namespace) -> bool:
                 return False
         elif scenario != args.scenario:
             return False
-    if args.eps is not None and (row["eps"] is None or abs(row["eps"] - args.eps) > 1e-9):
-        return False
+    if args.eps is not None:
+        wanted = _row_budget(row, args.eps)
+        if row["eps"] is None or wanted is None or abs(row["eps"] - wanted) > 1e-9:
+            return False
     return True
+
+
+def _row_budget(row: dict, eps: float | str) -> float | None:
+    """``--eps`` in the row's units: a percentage (an L0 budget) resolved for the row's elements per
+    input (None, matching nothing, for a row without them: an image cell)."""
+    if not isinstance(eps, str):
+        return eps
+    from ..attacks.threat import Budget
+
+    elements = (row.get("config") or {}).get("elements")
+    return None if elements is None else Budget.parse(eps, "--eps").resolve(elements)
 
 
 def _fmt(value) -> str:

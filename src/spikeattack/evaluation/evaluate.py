@@ -171,6 +171,13 @@ def evaluate(
     return EvaluationResult(summary, per, adversarial)
 
 
+def _flips(x: torch.Tensor, x_adv: torch.Tensor, attack: Attack, batch_dim: int) -> torch.Tensor | None:
+    """Elements changed per input (L0) by an event attack; None for an image attack."""
+    if attack.image_domain:
+        return None
+    return (x_adv != x).movedim(batch_dim, 0).flatten(1).sum(1).cpu()
+
+
 def _score_batch(target: SpikingModel, attack: Attack, xb: torch.Tensor, yb: torch.Tensor, tb: torch.Tensor | None,
                  amp: str | None, parts: list[PerInput], spike_parts: list[dict],
                  examples: list[torch.Tensor] | None, skip_misclassified: bool) -> None:
@@ -185,11 +192,12 @@ def _score_batch(target: SpikingModel, attack: Attack, xb: torch.Tensor, yb: tor
         adv_pred = check_logits(target(x_adv), "target").argmax(-1)
     if attack.targeted is not None and tb is None:
         tb = attack.last_target
-    norms = perturbation_norms(xb, x_adv, batch_dim=1 if target.takes_sequence else 0)
+    batch_dim = 1 if target.takes_sequence else 0
+    norms = perturbation_norms(xb, x_adv, batch_dim=batch_dim)
     vanishing = attack.vanishing if attack.vanishing is not None else torch.zeros(len(yb), dtype=torch.bool)
     parts.append(PerInput(label=yb.cpu(), clean_pred=clean_pred.cpu(), adv_pred=adv_pred.cpu(),
                           target=None if tb is None else tb.cpu(), vanishing=vanishing.cpu(),
-                          **{k: v.cpu() for k, v in norms.items()}))
+                          flips=_flips(xb, x_adv, attack, batch_dim), **{k: v.cpu() for k, v in norms.items()}))
     if not attack.image_domain:
         spike_parts.append(spike_summary(xb, x_adv, attack))
     if examples is not None:
@@ -222,6 +230,6 @@ def _score_subset(target: SpikingModel, attack: Attack, xb: torch.Tensor, yb: to
     norms = perturbation_norms(xb, x_adv, batch_dim=dim)
     parts.append(PerInput(label=yb.cpu(), clean_pred=clean_pred.cpu(), adv_pred=adv_pred.cpu(),
                           target=None if target_used is None else target_used.cpu(), vanishing=vanishing,
-                          **{k: v.cpu() for k, v in norms.items()}))
+                          flips=_flips(xb, x_adv, attack, dim), **{k: v.cpu() for k, v in norms.items()}))
     if examples is not None:
         examples.append(x_adv.cpu())

@@ -125,6 +125,7 @@ class EventEvaluation:
         out["records"] = [asdict(r) for r in self.records]
         out["robust_accuracy_ci"] = list(self.robust_accuracy_ci)
         out["convergence"] = None if self.convergence is None else self.convergence.to_dict()
+        out["converged"] = self.converged
         return out
 
     def to_json(self, **kwargs: Any) -> str:

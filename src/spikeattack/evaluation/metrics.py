@@ -31,6 +31,8 @@ class PerInput:
     l2: torch.Tensor
     l2_per_point: torch.Tensor
     vanishing: torch.Tensor
+    #: elements changed per input (L0), for the event attacks (``image_domain = False``); else None
+    flips: torch.Tensor | None = None
 
     @classmethod
     def concat(cls, parts: list["PerInput"]) -> "PerInput":

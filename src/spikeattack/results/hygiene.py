@@ -29,12 +29,17 @@ cells involved:
    estimator fools at that budget. A gradient-free attack needs no gradient, so this is the
    classic sign of masked gradients (Croce & Hein 2020 run Square for this reason). Cells
    without an eps (minimal-perturbation runs) are not compared.
-6. ``robustness-overestimated`` — per (target, norm, eps), white-box: the adaptive-surrogate
-   cells (estimator ``assg`` or attack ``sapgd``, Wang et al. 2025) fool more of the same
-   inputs than the fixed-surrogate ensemble (every other gradient attack with ``stbp``,
-   ``bptr``, ``rga``, ``hart``, ``cba`` or ``exact``) by more than the paired noise (exact
-   McNemar, two-sided 5%): numbers from the fixed-surrogate ensemble alone overestimated
-   robustness.
+6. ``robustness-overestimated`` — per (target, norm, eps), white-box: the cells of a surrogate
+   that follows the victim fool more of the same inputs than the fixed-surrogate ensemble
+   (every other gradient attack with ``stbp``, ``bptr``, ``rga``, ``hart``, ``cba`` or
+   ``exact``) by more than the paired noise (exact McNemar, two-sided 5%): numbers from the
+   fixed-surrogate ensemble alone overestimated robustness. Two such categories, each tested
+   on its own: the *adaptive* surrogate (estimator ``assg`` or attack ``sapgd``, Wang et al.
+   2025: stateful, it learns its shape during the attack) and the *potential-dependent* one
+   (estimator ``pdsg``, Lun et al. 2025: stateless, a Gaussian whose width is the spread of
+   the victim's membrane potential, recomputed per call). The event evaluation's stages (SDA
+   with PDSG, STBP, HART) fall in these same categories; its records are checked against the
+   grid by ``grid-beats-standard`` (:mod:`.quote`).
 
 Rules 1-4 compare rates strictly (``>``, ``<``) up to 1e-9 float noise with no statistical
 tolerance, so with small ``limit`` a one-input difference can raise them; rule 5 counts
@@ -52,6 +57,7 @@ from typing import Any, Iterable
 
 from .statistics import compare_paired
 from .robust import broken_mask, clean_correct
+from .output import norm_name
 from .rows import CellRecord, attack_base, budget_key, eps_key, estimator_label, format_eps, scenario_kind
 
 VANISHING_SHARE = 0.05
@@ -71,11 +77,14 @@ EPS_ADVICE = "increase eps/steps; non-monotone or saturating-low ASR suggests ma
 GRADIENT_FREE_ADVICE = ("a gradient-free attack should not fool inputs that every gradient attack misses: the gradient "
                         "is masked (vanishing, shattered or stochastic); quote the per-input worst case including the "
                         "gradient-free attack, and try rate-path estimators (rga/hart), ASSG, more steps and EOT")
-OVERESTIMATED_ADVICE = ("quote the per-input worst case with the adaptive surrogate (assg / sapgd) included; the "
-                        "fixed-surrogate numbers alone overestimate robustness (Wang et al. 2025)")
+OVERESTIMATED_ADVICE = ("quote the per-input worst case with the adaptive (assg / sapgd) or potential-dependent "
+                        "(pdsg) surrogate included; the fixed-surrogate numbers alone overestimate robustness "
+                        "(Wang et al. 2025; Lun et al. 2025)")
 GRADIENT_FREE_ATTACKS = ("square", "boundary")
 ADAPTIVE_ESTIMATORS = ("assg",)
 ADAPTIVE_ATTACKS = ("sapgd",)
+#: surrogates shaped by the victim's membrane potential, per call (stateless): PDSG (Lun et al. 2025)
+POTENTIAL_DEPENDENT_ESTIMATORS = ("pdsg",)
 FIXED_SURROGATE_ESTIMATORS = ("stbp", "bptr", "rga", "hart", "cba", "exact")
 SEVERITY_RANK = {"high": 0, "medium": 1}
 
@@ -335,27 +344,43 @@ def gradient_free_flags(rows: Iterable[dict[str, Any]]) -> list[Flag]:
     return flags
 
 
+def _adaptive(row: dict[str, Any]) -> bool:
+    return row["grad"] in ADAPTIVE_ESTIMATORS or _attack_base(row) in ADAPTIVE_ATTACKS
+
+
+def _potential_dependent(row: dict[str, Any]) -> bool:
+    return row["grad"] in POTENTIAL_DEPENDENT_ESTIMATORS and not _adaptive(row)
+
+
+#: rule 6's categories of surrogates that follow the victim: (name, which rows)
+FOLLOWING_SURROGATES = (("adaptive surrogate (assg / sapgd)", _adaptive),
+                        ("potential-dependent surrogate (pdsg)", _potential_dependent))
+
+
 def overestimation_flags(rows: Iterable[dict[str, Any]], level: float = 0.05) -> list[Flag]:
-    """Rule 6: ``assg``/``sapgd`` cells beat the fixed-surrogate ensemble beyond the paired noise (McNemar)."""
+    """Rule 6: ``assg``/``sapgd`` cells, or ``pdsg`` cells, beat the fixed-surrogate ensemble beyond the
+    paired noise (McNemar); each category on its own."""
     flags = []
     for (_, target, norm, eps), members in _budget_groups(rows).items():
-        adaptive = [r for r in members if r["grad"] in ADAPTIVE_ESTIMATORS or _attack_base(r) in ADAPTIVE_ATTACKS]
-        fixed = [r for r in members if r not in adaptive and r["grad"] in FIXED_SURROGATE_ESTIMATORS
+        fixed = [r for r in members if r["grad"] in FIXED_SURROGATE_ESTIMATORS and not _adaptive(r)
                  and _attack_base(r) not in GRADIENT_FREE_ATTACKS + (NOISE_ATTACK,)]
-        idx = _clean_correct(members) if adaptive and fixed else None
-        if not idx:
-            continue
-        test = compare_paired(_broken(adaptive, idx), _broken(fixed, idx), level=level)
-        if test.verdict != "a":
-            continue
-        n_fixed = sum(_broken(fixed, idx))
-        n_all = sum(_broken(adaptive + fixed, idx))
-        flags.append(Flag(
-            "robustness-overestimated", "high",
-            f"{target} at {norm} eps={format_eps(eps)}: the adaptive surrogate fooled {test.only_a} input(s) the "
-            f"fixed-surrogate ensemble missed (the reverse: {test.only_b}; McNemar p = {test.pvalue:.2g}); worst-case "
-            f"ASR {_pct(n_fixed / len(idx))} with fixed surrogates only, {_pct(n_all / len(idx))} with them",
-            OVERESTIMATED_ADVICE, tuple(describe_cell(r) for r in adaptive)))
+        for category, belongs in FOLLOWING_SURROGATES:
+            following = [r for r in members if belongs(r)]
+            idx = _clean_correct(members) if following and fixed else None
+            if not idx:
+                continue
+            test = compare_paired(_broken(following, idx), _broken(fixed, idx), level=level)
+            if test.verdict != "a":
+                continue
+            n_fixed = sum(_broken(fixed, idx))
+            n_all = sum(_broken(following + fixed, idx))
+            flags.append(Flag(
+                "robustness-overestimated", "high",
+                f"{target} at {norm_name(norm)} eps={format_eps(eps)}: the {category} fooled {test.only_a} input(s) "
+                f"the fixed-surrogate ensemble missed (the reverse: {test.only_b}; McNemar p = {test.pvalue:.2g}); "
+                f"worst-case ASR {_pct(n_fixed / len(idx))} with fixed surrogates only, "
+                f"{_pct(n_all / len(idx))} with them",
+                OVERESTIMATED_ADVICE, tuple(describe_cell(r) for r in following)))
     return flags
 
 

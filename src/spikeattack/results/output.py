@@ -7,8 +7,9 @@ tables) passes its values through :func:`public` at the boundary:
   ``FLT_DIG``: every 6-digit decimal survives a float32 round trip, so a rate or a norm
   computed in float32 prints as ``0.1``, not ``0.10000002384185791``; a float that is not
   finite becomes ``null`` (JSON has no NaN);
-- the value of every ``norm`` key is spelled ``Linf``, ``L2`` or ``L0`` (the library's
-  internal ``linf`` / ``l2`` and the spike attacks' ``spikes`` are converted here);
+- the value of every ``norm`` key is spelled ``Linf``, ``L2``, ``L0`` or ``retime`` (the
+  library's internal ``linf`` / ``l2`` / ``l0``, and ``spikes`` as stores of 0.1 spelled the
+  event attacks' L0, are converted here);
 - integers, strings, booleans and ``None`` pass unchanged; tuples become lists.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 SIGNIFICANT_DIGITS = 6
 
 #: the one spelling of each threat model: internal name (any case) -> public name
-NORM_NAMES = {"linf": "Linf", "l2": "L2", "l0": "L0", "spikes": "L0"}
+NORM_NAMES = {"linf": "Linf", "l2": "L2", "l0": "L0", "spikes": "L0", "retime": "retime"}
 
 
 def round_significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float | None:
@@ -32,7 +33,8 @@ def round_significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float |
 
 
 def norm_name(norm: str | None) -> str | None:
-    """``linf`` / ``LINF`` / ``Linf`` -> ``Linf``; ``l2`` -> ``L2``; ``spikes`` / ``l0`` -> ``L0``.
+    """``linf`` / ``LINF`` / ``Linf`` -> ``Linf``; ``l2`` -> ``L2``; ``l0`` / ``spikes`` -> ``L0``;
+    ``retime`` -> ``retime``.
     Anything else is returned unchanged (None stays None)."""
     if not isinstance(norm, str):
         return norm
@@ -41,7 +43,7 @@ def norm_name(norm: str | None) -> str | None:
 
 def public(value: Any, key: str | None = None) -> Any:
     """``value`` as it leaves the package: floats rounded (:func:`round_significant`), ``norm``
-    values spelled ``Linf``/``L2``/``L0``, nested dicts and lists converted alike."""
+    values spelled ``Linf``/``L2``/``L0``/``retime``, nested dicts and lists converted alike."""
     if isinstance(value, bool) or value is None or isinstance(value, int):
         return value
     if isinstance(value, float):

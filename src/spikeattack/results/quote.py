@@ -1,19 +1,24 @@
 """The number to quote per (experiment, target, norm, eps): the standard evaluation where one is
-stored (an ``[[evaluate]]`` table), else the grid's per-input worst case (:mod:`.headline`).
+stored (an ``[[evaluate]]`` table; on event data the event evaluation, norm ``l0`` and ``eps`` in
+elements), else the grid's per-input worst case (:mod:`.headline`).
 
 The grid's worst case stays beside it as a breakdown. The standard evaluation runs on the
 first ``n`` of the grid's test inputs, so the two are compared input by input: an input the
 standard evaluation leaves robust but some white-box grid cell breaks means the standard
 evaluation missed an attack that works, and is a hygiene flag (:func:`grid_beats_standard`).
+Two evaluations of one key (an event evaluation with and one without ``minimal``) are combined
+per input: an input is robust only if robust under both.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .headline import Headline, headline
 from .hygiene import Flag
+from .output import norm_name
 from .robust import broken_mask, robust_mask
 from .rows import budget_key, eps_key, scenario_kind
 from .statistics import clopper_pearson
@@ -54,6 +59,25 @@ class StoredEvaluation:
         return (self.experiment, self.target, self.norm, eps_key(self.eps))
 
     @property
+    def kind(self) -> str:
+        """``standard evaluation`` (images) or ``event evaluation`` (event frames, L0)."""
+        return "event evaluation" if self.norm == "l0" else "standard evaluation"
+
+    def combined(self, other: "StoredEvaluation") -> "StoredEvaluation":
+        """Both evaluations of one key per input: robust only if robust under both (the adversarial
+        prediction of the one that broke it); ``ValueError`` when their inputs differ."""
+        if other.labels[:self.n] != self.labels[:other.n] or other.n != self.n:
+            raise ValueError(f"evaluations: {self.id} and {other.id} of {self.target} at eps {self.eps:g} evaluate "
+                             "different inputs; they cannot be combined")
+        adv = [b if r else a for a, b, r in zip(self.adv_pred, other.adv_pred, self.robust)]
+        converged = None if self.converged is None and other.converged is None else \
+            all(c is not False for c in (self.converged, other.converged))
+        return StoredEvaluation(f"{self.id}+{other.id}", self.experiment, self.target, self.eps, self.norm,
+                                f"{self.version}+{other.version}", self.labels, self.clean_pred, adv,
+                                [a and b for a, b in zip(self.robust, other.robust)], self.seconds + other.seconds,
+                                converged)
+
+    @property
     def n(self) -> int:
         return len(self.labels)
 
@@ -81,7 +105,7 @@ class Quote:
 
     @property
     def source(self) -> str:
-        return f"standard evaluation ({self.evaluation.version})" if self.evaluation else "grid worst case"
+        return f"{self.evaluation.kind} ({self.evaluation.version})" if self.evaluation else "grid worst case"
 
     @property
     def n(self) -> int:
@@ -133,8 +157,21 @@ def quotes(rows: Iterable[dict[str, Any]], evaluations: Iterable[dict[str, Any]]
     for r in rows:
         by_key.setdefault(budget_key(r), []).append(r)
     out: dict[tuple, Quote] = {}
+    stored: dict[tuple, StoredEvaluation] = {}
     for entry in evaluations:
         ev = StoredEvaluation.from_stored(entry)
+        if entry["result"].get("minimal"):
+            ev = dataclasses.replace(ev, version=f"{ev.version}, minimal")
+        if ev.key in stored:
+            try:
+                ev = stored[ev.key].combined(ev)
+            except ValueError as exc:
+                if errors is None:
+                    raise
+                errors.append(str(exc))
+                continue
+        stored[ev.key] = ev
+    for ev in stored.values():
         quote = Quote(ev.experiment, ev.target, ev.norm, ev.eps, evaluation=ev, grid=grid.get(ev.key))
         try:
             quote.grid_breaks = grid_beats_standard(ev, by_key.get(ev.key, []))
@@ -161,8 +198,8 @@ def quote_flags(items: Iterable[Quote]) -> list[Flag]:
         combined = q.n_robust - len(q.grid_breaks)
         flags.append(Flag(
             "grid-beats-standard", "high",
-            f"{q.target} at {q.norm} eps={q.eps:g}: {len(q.grid_breaks)} input(s) robust under the standard "
-            f"evaluation are broken by a white-box grid cell (robust accuracy {q.robust_accuracy:.1%} from the "
-            f"standard evaluation, {combined / q.n:.1%} with the grid's breaks)",
+            f"{q.target} at {norm_name(q.norm)} eps={q.eps:g}: {len(q.grid_breaks)} input(s) robust under the "
+            f"{q.evaluation.kind} are broken by a white-box grid cell (robust accuracy {q.robust_accuracy:.1%} from "
+            f"the {q.evaluation.kind}, {combined / q.n:.1%} with the grid's breaks)",
             GRID_BEATS_ADVICE, (q.evaluation.id,), (f"inputs: {q.grid_breaks[:20]}",)))
     return flags

@@ -35,13 +35,17 @@ def attack_base(row: Mapping[str, Any]) -> str:
 
 
 def threat_model(row: Mapping[str, Any]) -> str:
-    """The norm of a row's budget: ``linf`` | ``l2`` (``attack_config["norm"]``), ``spikes`` for
-    spike-domain attacks. Rows are only combined per input within one threat model: an L2 and
-    an Linf attack at the same numeric eps are different budgets."""
+    """The norm of a row's budget, spelled as the library does internally: ``linf`` | ``l2``
+    (an image attack's ``attack_config["norm"]``), ``l0`` for the event attacks that change
+    elements (spike-BIM, SDA, count-frame PGD: their ``describe()`` says ``norm = "L0"``; rows
+    stored before it did are recognised by the attack), ``retime`` for the timing-only attack.
+    Leaving the package, :func:`.output.norm_name` spells them ``Linf``/``L2``/``L0``/``retime``.
+    Rows are only combined per input within one threat model: an L2 and an Linf attack at the
+    same numeric eps are different budgets."""
     norm = ((row.get("config") or {}).get("attack_config") or {}).get("norm")
     if norm:
         return str(norm).lower()
-    return "spikes" if attack_base(row).startswith("spike") else "linf"
+    return "l0" if attack_base(row).startswith("spike") else "linf"
 
 
 def estimator_label(row: Mapping[str, Any], with_source: bool = False) -> str:
@@ -82,6 +86,7 @@ class CellRecord:
     clean_pred: Sequence[int]
     adv_pred: Sequence[int]
     target_class: Sequence[int] | None = None
+    flips: Sequence[int] | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
@@ -93,7 +98,7 @@ class CellRecord:
                    source=row.get("source", row["target"]), scenario=row["scenario"], attack=row["attack"],
                    grad=row["grad"], eps=None if row["eps"] is None else float(row["eps"]),
                    labels=per.get("label") or [], clean_pred=per.get("clean_pred") or [],
-                   adv_pred=per.get("adv_pred") or [], target_class=per.get("target"),
+                   adv_pred=per.get("adv_pred") or [], target_class=per.get("target"), flips=per.get("flips"),
                    metrics=row.get("metrics") or {}, config=row.get("config") or {},
                    seconds=float(row.get("seconds") or 0.0))
 
@@ -152,8 +157,9 @@ def row_problems(row: Mapping[str, Any]) -> list[str]:
         if key in metrics and not (_is_share(metrics[key]) or (key == "asr" and metrics[key] is None)):
             problems.append(f"metrics.{key}={metrics[key]!r} (expected a share in [0, 1])")
     lists = {k: per.get(k) for k in PER_INPUT_LISTS}
-    if per.get("target") is not None:
-        lists["target"] = per["target"]
+    for optional in ("target", "flips"):
+        if per.get(optional) is not None:
+            lists[optional] = per[optional]
     for key, values in lists.items():
         if not isinstance(values, list) or not all(_is_int(v) for v in values):
             problems.append(f"per_input.{key} is not a list of integers")

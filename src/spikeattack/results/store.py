@@ -279,8 +279,9 @@ class ResultsStore:
             "SELECT 1 FROM evaluations WHERE id = ?", (evaluation_id,)).fetchone() is not None
 
     def put_evaluation(self, evaluation_id: str, experiment: str, target: str, result: dict[str, Any]) -> bool:
-        """Store a finished standard evaluation (``StandardEvaluation.to_dict()``, per-input records
-        included); False when it is stored already."""
+        """Store a finished standard or event evaluation (``StandardEvaluation.to_dict()`` or
+        ``EventEvaluation.to_dict()``, eps in elements; per-input records included); False when it
+        is stored already."""
         with self._transaction():
             if self.has_evaluation(evaluation_id):
                 return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..intervals import cell_counts
-from ..rows import scenario_kind
+from ..rows import scenario_kind, threat_model
 
 SCENARIOS = ("white-box", "black-box", "cross")
 
@@ -54,6 +54,8 @@ def model_notes(model: dict[str, Any]) -> str:
 
 
 def eps_axis_label(rows: list[dict]) -> str:
-    norms = {str(((r.get("config") or {}).get("attack_config") or {}).get("norm", "linf")).lower() for r in rows}
+    norms = {threat_model(r) for r in rows}
+    if norms == {"l0"}:
+        return "ε (L0 budget: elements changed per input)"
     norm = "L2" if norms == {"l2"} else "L∞"
-    return f"ε ({norm} budget, input units in [0, 1])"
+    return f"ε ({norm} budget, input units in [0, 1])" if norms <= {"linf", "l2"} else "ε (each threat model's units)"

@@ -41,6 +41,7 @@ ESTIMATOR_STYLES: dict[str, tuple[str, str, Any]] = {
     "cba": ("#CC79A7", "v", (0, (5, 1, 1, 1, 1, 1))),  # reddish purple
     "assg": ("#56B4E9", "P", (0, (3, 1))),           # sky blue
     "mdse": ("#F0E442", "X", (0, (1, 1))),           # yellow (black marker edges keep it visible)
+    "pdsg": ("#882255", "p", (0, (5, 2))),           # wine (Paul Tol's muted: Okabe-Ito's seven colours are taken)
     "exact": ("#666666", "*", "-"),                  # grey: an ANN's own gradient
     "none": ("#999999", "h", (0, (4, 2))),           # light grey: gradient-free
 }

@@ -19,7 +19,7 @@ from .figure import (NCOLS, PLOTS_HINT, WORST, Plotter, display, dodge, eps_tick
 TARGET_COLOURS = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB")
 TARGET_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
-__all__ = ["PLOTS_HINT", "Plotter", "order_key", "plot_eps_grid", "plot_headline", "plot_sweep",
+__all__ = ["PLOTS_HINT", "Plotter", "order_key", "plot_eps_grid", "plot_flips", "plot_headline", "plot_sweep",
            "plot_white_black"]
 
 
@@ -148,3 +148,35 @@ def plot_sweep(plotter: Plotter, title: str, panels: list[dict], values: list, a
     fig.suptitle(text(title))
     legend(fig, axes, "estimator, budget")
     return plotter.save(fig, f"asr_vs_{name}")
+
+
+@styled
+def plot_flips(plotter: Plotter, title: str, panels: list[dict], name: str) -> Path:
+    """The share of clean-correct inputs fooled within k flips, one panel per attack: ``{"title",
+    "lines": {label: {"steps": [(k, share)], "bars": [(k, share, ci)]}}, "reference": same or None}``.
+    One step line per estimator (its colour, marker and dashes of every figure), error bars (95%
+    Clopper-Pearson) at a few k; the reference (an event evaluation's minimal flips) in black."""
+    fig, axes = plotter.grid(len(panels))
+    for ax, panel in zip(axes, panels):
+        labels = sorted(panel["lines"], key=order_key)
+        variant = variants(labels)
+        series = [(lab, panel["lines"][lab], estimator_style(lab, variant[lab]), text(display(lab))) for lab in labels]
+        if panel.get("reference"):
+            series.append(("reference", panel["reference"], dict(WORST), text(panel["reference_label"])))
+        xs = [p[0] for _, line, _, _ in series for p in line["steps"]]
+        for k, (_, line, style, label) in enumerate(series):
+            ax.step([p[0] for p in line["steps"]], [100 * p[1] for p in line["steps"]], where="post",
+                    color=style["color"], linestyle=style["linestyle"], linewidth=style.get("linewidth", 1.3),
+                    label=label)
+            bars = line["bars"]
+            shift = dodge(k, len(series), xs)
+            ax.errorbar([p[0] + shift for p in bars], [100 * p[1] for p in bars],
+                        yerr=errors([p[1] for p in bars], [p[2] for p in bars]), linestyle="none",
+                        color=style["color"], marker=style["marker"], markeredgecolor="black", markeredgewidth=0.5,
+                        elinewidth=0.9)
+        rate_axis(ax, panel["title"], "k: elements changed (flips)")
+    for ax in axes[::NCOLS]:
+        ax.set_ylabel("inputs fooled within k flips (%)")
+    fig.suptitle(text(title))
+    legend(fig, axes, "estimator")
+    return plotter.save(fig, f"flips_{name}")

@@ -14,7 +14,8 @@ def section_quote(ctx: ReportContext) -> None:
         return  # without a standard evaluation the grid's headline (next section) is the number
     d.heading(2, "The number to quote")
     d.para("Robust accuracy per target and budget: the standard evaluation (a fixed cascade of attacks x gradient "
-           "estimators, per-input worst case, AutoAttack's rule) where the experiment asks for one "
+           "estimators, per-input worst case, AutoAttack's rule; on event data the event evaluation, an L0 cascade "
+           "of SDA and spike-BIM with eps in elements) where the experiment asks for one "
            "(`[[evaluate]]`), else the per-input worst case over the grid's white-box cells (next section). "
            "Brackets: 95% Clopper-Pearson interval. \"grid breaks\" counts inputs the standard evaluation left "
            "robust that a grid cell broke (a hygiene flag when not 0).")

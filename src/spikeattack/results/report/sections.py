@@ -14,6 +14,7 @@ from .cells import eps_axis_label, is_noise, model_kind, model_notes, scenario_r
 from .context import ReportContext
 from .curves import section_eps_plots, section_shuffle, section_sweep, sweep_families
 from .document import md_escape
+from .flips import section_flips
 from .plots import order_key, plot_headline
 from .quote_section import section_quote
 from .stats import cell_asr, cell_robust, num, pct, with_ci
@@ -192,8 +193,9 @@ def section_results(ctx: ReportContext) -> None:
     d.heading(2, "Full results")
     if not ctx.rows:
         return
+    events = any(r["metrics"].get("flips") is not None for r in ctx.rows)  # event cells: flips columns
     header = ["target", "source", "scenario", "attack", "estimator", "eps", "n", "clean acc. (%)", "ASR (%)",
-              "robust acc. (%)", "L∞", "L2", "vanishing"]
+              "robust acc. (%)", "L∞", "L2"] + (["flips", "flip rate (%)"] if events else []) + ["vanishing"]
     rows = []
     for r in sorted(ctx.rows, key=lambda r: (r["experiment"], r["target"], r["attack"], scenario_rank(r["scenario"]),
                                               sort_eps(r["eps"]), order_key(estimator_label(r)))):
@@ -201,16 +203,19 @@ def section_results(ctx: ReportContext) -> None:
         rows.append([ctx.name(r["experiment"], r["target"]), ctx.name(r["experiment"], r["source"]),
                      r["scenario"], r["attack"], estimator_label(r), format_eps(r["eps"]), m.get("n"),
                      pct(m.get("clean_accuracy"), 1), cell_asr(r), cell_robust(r), num(m.get("linf")),
-                     num(m.get("l2")), m.get("vanishing")])
+                     num(m.get("l2"))] + ([num(m.get("flips")), pct(m.get("flip_rate"), 3)] if events else [])
+                    + [m.get("vanishing")])
     d.para("Every cell, ASR beside robust accuracy, each with its 95% interval. L∞ and L2: mean perturbation size "
-           "per input; vanishing: inputs whose input gradient was all zero.")
-    d.table(header, rows, [False] * 6 + [True] * 7, name="results")
+           "per input; vanishing: inputs whose input gradient was all zero."
+           + (" Event attacks (L0): eps counts elements; flips: elements changed per input, averaged over all "
+              "inputs; flip rate: the same over the elements of one input." if events else ""))
+    d.table(header, rows, [False] * 6 + [True] * (len(header) - 6), name="results")
 
 
 # ---------------------------------------------------------------------------------------------- transfer
 SECTIONS = (
     section_quote, section_headline, section_hygiene, section_models, section_worst_case, section_estimators, section_results,
-    section_white_black, section_cross, section_eps_plots,
+    section_flips, section_white_black, section_cross, section_eps_plots,
     lambda ctx: section_sweep(ctx, "decay", "ASR vs membrane decay", "membrane decay λ (1.0 = IF)"),
     lambda ctx: section_sweep(ctx, "timesteps", "ASR vs time steps", "time steps T"),
     section_shuffle,
