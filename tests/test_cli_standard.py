@@ -17,7 +17,7 @@ def checkpoint(cli_checkpoint):
 
 def test_evaluate_version_prints_the_documented_fields(checkpoint, capsys, monkeypatch):
     monkeypatch.setitem(BUDGETS, "standard", {"apgd_steps": 2, "restarts": 1, "targets": 1, "sapgd_steps": 2,
-                                              "sapgd_restarts": 1, "mdse_steps": 2, "square_queries": 5, "eot": 1,
+                                              "sapgd_restarts": 1, "mdse_steps": 2, "square_queries": 5, "square_p_init": 0.8, "fixed_apgd_steps": 0, "eot": 1,
                                               "escalation_rounds": 1, "escalation_sample": 4, "escalation_stages": 1,
                                               "escalation_tolerance": 0.0})
     result = run_json(capsys, ["evaluate", str(checkpoint), "--eps", "0.1", "--norm", "Linf", "--version",
@@ -27,7 +27,7 @@ def test_evaluate_version_prints_the_documented_fields(checkpoint, capsys, monke
     assert result["n"] == 12 and result["eps"] == 0.1 and result["norm"] == "Linf" and result["version"] == "standard"
     low, high = result["robust_accuracy_ci"]
     assert low <= result["robust_accuracy"] <= high <= 1
-    assert result["hart_tuned"] and len([s for s in result["stages"] if not s["attack"].startswith("escalation")]) == 13
+    assert result["hart_tuned"] and len([s for s in result["stages"] if not s["attack"].startswith("escalation")]) == 4
     assert result["converged"] in (True, False) and "rounds" in result["convergence"]
     assert {"attack", "grad", "attacked", "broken", "seconds"} <= set(result["stages"][0])
 

@@ -7,7 +7,7 @@ import pytest
 from spikeattack.evaluation import BUDGETS, standard_evaluation
 
 WEAK = {"apgd_steps": 1, "restarts": 1, "targets": 1, "sapgd_steps": 1, "sapgd_restarts": 1, "mdse_steps": 1,
-        "square_queries": 2, "escalation_sample": 32, "escalation_stages": 1, "escalation_tolerance": 0.0}
+        "square_queries": 2, "square_p_init": 0.8, "fixed_apgd_steps": 0, "escalation_sample": 32, "escalation_stages": 1, "escalation_tolerance": 0.0}
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ estimators = ["stbp", "rga"]
 eps = [0.1, 0.2]
 """
 SMALL_BUDGET = {"apgd_steps": 1, "restarts": 1, "targets": 1, "sapgd_steps": 1, "sapgd_restarts": 1,
-                "mdse_steps": 1, "square_queries": 2, "eot": 1, "escalation_rounds": 1, "escalation_sample": 4,
+                "mdse_steps": 1, "square_queries": 2, "square_p_init": 0.8, "fixed_apgd_steps": 0, "eot": 1, "escalation_rounds": 1, "escalation_sample": 4,
                 "escalation_stages": 1, "escalation_tolerance": 0.0}
 EVALUATE = """
 [[evaluate]]
@@ -197,7 +197,7 @@ def test_eval_and_the_standard_evaluation(models, capsys, monkeypatch):
                                                     "--version", "standard", "--limit", "8"]))
     assert std["norm"] == "L2" and std["checkpoint"] == str(snn) and len(std["records"]) == 8
     assert std["converged"] in (True, False) and std["convergence"]["sample"] <= 4
-    assert {s["grad"] for s in std["stages"]} >= {"stbp", "assg", "mdse", "none"}
+    assert {s["grad"] for s in std["stages"]} >= {"assg", "mdse", "none"}
     assert all(s["config"]["norm"] == "L2" for s in std["stages"])
     broken = sum(not r["robust"] and r["clean_pred"] == r["label"] for r in std["records"])
     correct = sum(r["clean_pred"] == r["label"] for r in std["records"])
