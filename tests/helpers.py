@@ -1,6 +1,9 @@
 """Helpers shared by several test modules."""
 
+import hashlib
 import json
+import stat
+from pathlib import Path
 
 import torch
 
@@ -14,6 +17,43 @@ def run_json(capsys, argv):
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1, out
     return json.loads(out[0])
+
+
+def snapshot(root: Path) -> dict:
+    """Every file and folder under ``root``: bytes digest, mtime and mode for regular files (a
+    FIFO or device is recorded by its mode, never read)."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        st = path.lstat()
+        if stat.S_ISDIR(st.st_mode):
+            out[rel] = "dir"
+        elif stat.S_ISREG(st.st_mode):
+            out[rel] = (hashlib.sha256(path.read_bytes()).hexdigest(), st.st_mtime_ns, stat.S_IMODE(st.st_mode))
+        else:
+            out[rel] = ("special", stat.S_IFMT(st.st_mode), st.st_mtime_ns)
+    return out
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    """``main(argv)`` in-process: exit code (argparse's own exits too), stdout, stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, command: str, named: str) -> str:
+    """Exit code 2, no traceback, exactly one stderr line ``spikeattack COMMAND: error: ...`` naming ``named``."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"spikeattack {command}: error: "), err
+    assert named in lines[0], err
+    return lines[0]
 
 
 def firing_small_model(encoding="direct", seed=0, timesteps=4):

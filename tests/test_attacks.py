@@ -458,6 +458,12 @@ def _recording_estimator(attack, seen, observe, fail=False):
         def describe(self):
             return inner.describe()
 
+        def reset(self):
+            inner.reset()
+
+        name = inner.name
+        stateful = inner.stateful
+
     return Recorder()
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from spikeattack.bench.experiment import ExperimentError, parse_experiment
 from spikeattack.bench.runner import run_experiment
-from spikeattack.bench.store import ResultsStore, export_rows
+from spikeattack.results.store import ResultsStore, export_rows
 
 TINY = """
 name = "tiny"
@@ -181,7 +181,7 @@ def test_grid_params_reach_the_attack_and_unknown_ones_are_refused(tmp_path):
 @pytest.mark.parametrize("name", ["demo", "hart-small", "hart-full", "rga-small", "rga-full", "sharmin-small",
                                   "sharmin-full", "liang-small", "liang-full"])
 def test_every_shipped_preset_parses(name):
-    from spikeattack.bench.papers import REFERENCES
+    from spikeattack.results.papers import REFERENCES
     from spikeattack.bench.presets import preset_text
 
     exp = parse_experiment(preset_text(name), f"{name}.toml")

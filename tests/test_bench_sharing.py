@@ -10,7 +10,7 @@ import spikeattack.bench.runner as runner_module
 from spikeattack.bench.experiment import parse_experiment
 from spikeattack.bench.runner import run_experiment
 from spikeattack.bench.sharing import group_key, shared_groups
-from spikeattack.bench.store import ResultsStore
+from spikeattack.results.store import ResultsStore
 
 from helpers import sharing_grid
 

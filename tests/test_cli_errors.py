@@ -8,12 +8,10 @@ test runs two real ``bench --shard`` processes at once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import sqlite3
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -22,11 +20,13 @@ import pytest
 import torch
 
 from spikeattack.bench.experiment import parse_experiment
-from spikeattack.bench.store import ResultsStore
+from spikeattack.results.store import ResultsStore
 from spikeattack.cli.common import apply_threads
 from spikeattack.cli.main import main
 from spikeattack.models import ModelConfig, build_model
 from spikeattack.training import save_checkpoint
+
+from helpers import assert_one_line_error, run_cli, snapshot
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -58,39 +58,6 @@ params = { steps = 2 }
 [analyses]
 spike_shuffle = false
 """
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-def snapshot(root: Path) -> dict:
-    """Every file and folder under ``root``: bytes digest and mtime for files."""
-    out = {}
-    for path in sorted(root.rglob("*")):
-        rel = str(path.relative_to(root))
-        if path.is_dir():
-            out[rel] = "dir"
-        else:
-            st = path.stat()
-            out[rel] = (hashlib.sha256(path.read_bytes()).hexdigest(), st.st_mtime_ns, stat.S_IMODE(st.st_mode))
-    return out
-
-
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, command: str, named: str) -> str:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"spikeattack {command}: error: "), err
-    assert named in lines[0], err
-    return lines[0]
 
 
 def tiny_model(neuron: str = "lif") -> torch.nn.Module:
@@ -126,7 +93,7 @@ def workspace(tmp_path_factory):
         (root / name).mkdir()
         (root / name / "results.sqlite").write_bytes((root / source).read_bytes())
     model = tiny_model()
-    save_checkpoint(root / "string-meta.pt", model, {})
+    save_checkpoint(model, root / "string-meta.pt", {})
     payload = torch.load(root / "string-meta.pt", weights_only=True)
     for name, metadata in (("string-meta.pt", "trained on digits"), ("int-dataset.pt", {"dataset": 5}),
                            ("bad-resize.pt", {"dataset": "digits", "resize": "8"})):
@@ -229,7 +196,7 @@ def test_results_and_report_work_on_a_read_only_archive(workspace, tmp_path, cap
         before = snapshot(archive)
         code, out, err = run_cli(["results", str(archive), "--format", "json"], capsys)
         assert code == 0, err
-        rows = json.loads(out)
+        rows = json.loads(out)["cells"]
         assert len(rows) == 8 and {r["attack"] for r in rows} == {"fgsm", "pgd"}
         code, out, err = run_cli(["report", str(archive), "--out", str(tmp_path / "rep"), "--quiet"], capsys)
         assert code == 0, err
@@ -272,7 +239,7 @@ def test_a_foreign_file_in_the_model_cache_is_refused_not_used(workspace, tmp_pa
     run = tmp_path / "run"
     exp = parse_experiment(EXPERIMENT)
     stray = run / "models" / f"{exp.model_key('snn')}.pt"
-    save_checkpoint(stray, tiny_model(), {"name": "snn"})  # right name and shape, but not this config's entry
+    save_checkpoint(tiny_model(), stray, {"name": "snn"})  # right name and shape, but not this config's entry
     before = snapshot(run)
     code, _, err = run_cli(["bench", str(workspace / "exp.toml"), "--out", str(run), "--quiet"], capsys)
     message = assert_one_line_error(code, err, "bench", "model cache")
@@ -459,8 +426,8 @@ def _images(n=4):
 @pytest.mark.parametrize("poison", [math.nan, math.inf, -math.inf])
 def test_non_finite_images_are_refused_everywhere(model, poison):
     from spikeattack.attacks import make_attack
-    from spikeattack.bench import evaluate
-    from spikeattack.training import accuracy
+    from spikeattack.evaluation import evaluate
+    from spikeattack.evaluation import accuracy
 
     x, y = _images()
     x[1, 0, 3, 3] = poison
@@ -486,8 +453,8 @@ def test_float64_input_is_refused_with_the_fix_named(model):
 
 def test_empty_batches_and_zero_batch_size_are_refused(model):
     from spikeattack.attacks import make_attack
-    from spikeattack.bench import evaluate
-    from spikeattack.training import accuracy
+    from spikeattack.evaluation import evaluate
+    from spikeattack.evaluation import accuracy
 
     x, y = _images()
     with pytest.raises(ValueError, match="x: empty batch"):

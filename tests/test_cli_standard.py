@@ -17,16 +17,19 @@ def checkpoint(cli_checkpoint):
 
 def test_evaluate_version_prints_the_documented_fields(checkpoint, capsys, monkeypatch):
     monkeypatch.setitem(BUDGETS, "standard", {"apgd_steps": 2, "restarts": 1, "targets": 1, "sapgd_steps": 2,
-                                              "sapgd_restarts": 1, "mdse_steps": 2, "square_queries": 5, "eot": 1})
+                                              "sapgd_restarts": 1, "mdse_steps": 2, "square_queries": 5, "square_p_init": 0.8, "fixed_apgd_steps": 0, "eot": 1,
+                                              "escalation_rounds": 1, "escalation_sample": 4, "escalation_stages": 1,
+                                              "escalation_tolerance": 0.0})
     result = run_json(capsys, ["evaluate", str(checkpoint), "--eps", "0.1", "--norm", "Linf", "--version",
                                "standard", "--limit", "12"])
     for key in ("clean_accuracy", "robust_accuracy", "robust_accuracy_ci", "n", "eps", "norm", "version", "stages"):
         assert key in result, key
-    assert result["n"] == 12 and result["eps"] == 0.1 and result["norm"] == "linf" and result["version"] == "standard"
+    assert result["n"] == 12 and result["eps"] == 0.1 and result["norm"] == "Linf" and result["version"] == "standard"
     low, high = result["robust_accuracy_ci"]
     assert low <= result["robust_accuracy"] <= high <= 1
-    assert result["hart_tuned"] and len(result["stages"]) == 13
-    assert {"attack", "estimator", "attacked", "broken", "seconds"} <= set(result["stages"][0])
+    assert result["hart_tuned"] and len([s for s in result["stages"] if not s["attack"].startswith("escalation")]) == 4
+    assert result["converged"] in (True, False) and "rounds" in result["convergence"]
+    assert {"attack", "grad", "attacked", "broken", "seconds"} <= set(result["stages"][0])
 
 
 def test_evaluate_without_version_keeps_clean_accuracy(checkpoint, capsys):
@@ -56,8 +59,16 @@ def test_attack_boundary_reports_minimal_perturbation(checkpoint, capsys):
     assert l2["median"] == pytest.approx(l2["quantiles"]["0.5"])
 
 
-@pytest.mark.parametrize("attack,grad", [("square", "stbp"), ("sapgd", "assg"), ("apgd", "mdse")])
+@pytest.mark.parametrize("attack,grad", [("square", None), ("sapgd", "assg"), ("apgd", "mdse")])
 def test_attack_new_names(checkpoint, capsys, attack, grad):
-    result = run_json(capsys, ["attack", str(checkpoint), "--attack", attack, "--grad", grad, "--eps", "0.1",
+    flags = [] if grad is None else ["--grad", grad]
+    result = run_json(capsys, ["attack", str(checkpoint), "--attack", attack, *flags, "--eps", "0.1",
                                "--steps", "3", "--norm", "Linf", "--limit", "10"])
-    assert result["attack"] == attack and result["grad"] == grad and result["linf"] <= 0.1 + 1e-6
+    assert result["attack"] == attack and result["grad"] == (grad or "none") and result["linf"] <= 0.1 + 1e-6
+
+
+def test_gradient_free_attack_refuses_gradient_options(checkpoint, capsys):
+    from spikeattack.cli.main import main
+
+    assert main(["attack", str(checkpoint), "--attack", "square", "--grad", "rga", "--limit", "2"]) == 2
+    assert "--grad: square is gradient-free" in capsys.readouterr().err

@@ -11,7 +11,8 @@ from spikeattack.cli.main import main
 from spikeattack.data import load_dataset
 from spikeattack.models import ModelConfig, build_model
 from spikeattack.neurons import NeuronProbe
-from spikeattack.training import accuracy, load_checkpoint, read_checkpoint
+from spikeattack.evaluation import accuracy
+from spikeattack.training import load_checkpoint, read_checkpoint
 from spikeattack.training.conversion import convert_ann_to_snn, fold_batch_norm, normalize_ann, record_activations
 
 
@@ -199,15 +200,17 @@ def test_convert_command_end_to_end(tmp_path, capsys):
     result = json.loads(lines[0])
     assert result["checkpoint"] == str(snn_path) and result["n"] == 100 and result["timesteps"] == 16
     assert result["method"] == "percentile" and result["percentile"] == 99.5 and len(result["lambdas"]) == 3
-    assert 0.0 <= result["snn_accuracy"] <= 1.0 and 0.0 <= result["ann_accuracy"] <= 1.0
+    assert 0.0 <= result["clean_accuracy"] <= 1.0 and 0.0 <= result["ann_clean_accuracy"] <= 1.0
+    assert result["ann_checkpoint"] == str(ann_path)
     snn, meta = load_checkpoint(snn_path)
     assert snn.config.neuron == "if" and snn.timesteps == 16 and snn.config.reset == "soft"
-    assert meta["source_ann"] == str(ann_path) and meta["conversion"]["lambdas"] == result["lambdas"]
+    assert meta["source_ann"] == str(ann_path)
+    assert result["lambdas"] == pytest.approx(meta["conversion"]["lambdas"], rel=1e-5)  # JSON: 6 significant digits
     assert meta["conversion"]["method"] == "percentile" and meta["dataset"] == "digits"
     assert read_checkpoint(snn_path)["state_dict"].keys() == read_checkpoint(ann_path)["state_dict"].keys()
     # the stored SNN reproduces the accuracy that was printed
     x, y = load_dataset("digits").split("test")
-    assert accuracy(snn, x[:100], y[:100]) == pytest.approx(result["snn_accuracy"])
+    assert accuracy(snn, x[:100], y[:100]) == pytest.approx(result["clean_accuracy"])
     # a spiking checkpoint is refused, naming the argument
     assert main(["convert", str(snn_path), "--out", str(tmp_path / "x.pt"), "--quiet"]) == 2
     assert "checkpoint" in capsys.readouterr().err

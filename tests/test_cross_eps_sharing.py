@@ -15,7 +15,7 @@ from spikeattack.attacks import FGSM, make_attack
 from spikeattack.bench.experiment import parse_experiment
 from spikeattack.bench.runner import Runner, run_experiment
 from spikeattack.bench.sharing import group_key, shared_groups
-from spikeattack.bench.store import ResultsStore
+from spikeattack.results.store import ResultsStore
 from spikeattack.gradients import STBP, input_gradients, make_estimator, shared_forward
 
 from helpers import firing_small_model, sharing_grid
@@ -115,8 +115,8 @@ def test_a_subclass_that_changes_the_first_gradient_keeps_eps_in_the_key():
             return self.eps * super().loss(logits, y, target)
 
     model = firing_small_model()
-    assert FGSM.first_gradient_ignores({}) == ("eps",)
-    assert EpsWeightedFGSM.first_gradient_ignores({}) == ()
+    assert FGSM.first_gradient_ignored({}) == ("eps",)
+    assert EpsWeightedFGSM.first_gradient_ignored({}) == ()  # its own loss: the declaration is not inherited
     contexts = {EpsWeightedFGSM(model, eps=eps).first_gradient_context() for eps in EPS}
     assert len(contexts) == len(EPS)
 

@@ -366,7 +366,7 @@ def test_unknown_dataset_name():
     with pytest.raises(ValueError, match="dataset") as info:
         load_dataset("imagenet")
     assert "imagenet" in str(info.value) and "fashion-mnist" in str(info.value)
-    assert DATASETS == ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100",
+    assert tuple(DATASETS) == ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100",
                         "nmnist", "cifar10-dvs", "dvs-gesture", "nmnist-sim", "fmnist-dvs-sim")
 
 

@@ -5,14 +5,15 @@ import pytest
 import torch
 
 from spikeattack.attacks import make_attack
-from spikeattack.bench.evaluate import evaluate
+from spikeattack.evaluation.evaluate import evaluate
 from spikeattack.bench.experiment import parse_experiment
 from spikeattack.bench.runner import run_experiment
-from spikeattack.bench.store import ResultsStore
+from spikeattack.results.store import ResultsStore
 from spikeattack.data import ImageDataset, load_dataset
 from spikeattack.device import autocast, check_amp, resolve_device
 from spikeattack.models import ModelConfig, build_model
-from spikeattack.training import TrainConfig, accuracy, train_model
+from spikeattack.evaluation import accuracy
+from spikeattack.training import TrainConfig, train_model
 from spikeattack.training.conversion import convert_ann_to_snn
 
 ESTIMATORS = ("stbp", "bptr", "rga", "hart", "cba")
@@ -83,7 +84,7 @@ def test_bf16_crafting_stays_within_the_documented_tolerance(digits_snn, digits_
     x, y = digits_test
     outcomes = {amp: evaluate(digits_snn, (x, y), lambda m: make_attack("fgsm", m, grad=grad, eps=0.1), amp=amp)
                 for amp in (None, "bf16")}
-    (full, per_full), (half, per_half) = outcomes[None], outcomes["bf16"]
+    (full, per_full), (half, per_half) = [(outcomes[a].summary, outcomes[a].per_input) for a in (None, "bf16")]
     assert full.clean_accuracy == half.clean_accuracy  # judged in float32 either way
     assert abs(half.asr - full.asr) <= 0.06
     assert float((per_full.adv_pred == per_half.adv_pred).float().mean()) >= 0.85
@@ -113,7 +114,8 @@ def test_training_and_every_estimator_and_attack_on_device(digits, device):
     for attack, params in (("fgsm", {}), ("rfgsm", {}), ("bim", {"steps": 2}), ("pgd", {"steps": 2}),
                            ("apgd", {"steps": 2}), ("cw", {"steps": 2}), ("noise", {})):
         for grad in ESTIMATORS:
-            summary, per = evaluate(model, (x, y), lambda m: make_attack(attack, m, grad=grad, **params))
+            result = evaluate(model, (x, y), lambda m: make_attack(attack, m, **({} if attack == "noise" else {"grad": grad}), **params))
+            summary, per = result.summary, result.per_input
             assert per.adv_pred.shape == y.shape and summary.n == 64
             if attack == "noise":
                 break
@@ -132,7 +134,7 @@ def test_spike_bim_on_device(device):
     train_model(model, data, TrainConfig(epochs=3, lr=5e-3, loss="mse"), progress=False, evaluate_each_epoch=False)
     xt, yt = data.split("test")
     for grad in ESTIMATORS:
-        summary, _ = evaluate(model.eval(), (xt, yt), lambda m: make_attack("spike-bim", m, grad=grad, steps=3))
+        summary = evaluate(model.eval(), (xt, yt), lambda m: make_attack("spike-bim", m, grad=grad, steps=3)).summary
         assert summary.n == 40 and summary.extra["flips"] is not None
 
 
@@ -184,6 +186,6 @@ def test_cuda_matches_cpu_on_a_cell(digits):
     results = {}
     for name, model in (("cpu", cpu), ("cuda", gpu.eval())):
         results[name] = evaluate(model, (x, y), lambda m: make_attack("fgsm", m, grad="stbp", eps=0.1))
-    (s_cpu, p_cpu), (s_gpu, p_gpu) = results["cpu"], results["cuda"]
+    (s_cpu, p_cpu), (s_gpu, p_gpu) = [(results[d].summary, results[d].per_input) for d in ("cpu", "cuda")]
     assert float((p_cpu.clean_pred == p_gpu.clean_pred).float().mean()) >= 0.98
     assert abs(s_cpu.asr - s_gpu.asr) <= 0.05

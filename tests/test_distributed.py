@@ -19,9 +19,9 @@ ray = pytest.importorskip("ray")
 
 from spikeattack.bench.distributed import RayRunner, chunk_ranges, merge_parts  # noqa: E402
 from spikeattack.bench.experiment import parse_experiment  # noqa: E402
-from spikeattack.bench.metrics import PerInput, Summary, summarize  # noqa: E402
+from spikeattack.evaluation.metrics import PerInput, Summary, summarize  # noqa: E402
 from spikeattack.bench.runner import run_experiment  # noqa: E402
-from spikeattack.bench.store import ResultsStore  # noqa: E402
+from spikeattack.results.store import ResultsStore  # noqa: E402
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from spikeattack.attacks import Attack, make_attack
+from spikeattack.attacks import GradientAttack, make_attack
 
 from helpers import firing_small_model
 
@@ -32,16 +32,16 @@ def test_shrinking_batch_gives_the_same_result(monkeypatch, attack, params, targ
     make = lambda: make_attack(attack, net, eps=0.3, grad=grad, targeted=targeted, early_stop=True, seed=3,  # noqa: E731
                                **params)
     sizes = []
-    real = Attack.value_and_grad
+    real = GradientAttack.value_and_grad
 
     def recording(self, xs, ys, ts):
         sizes.append(len(ys))
         return real(self, xs, ys, ts)
 
-    monkeypatch.setattr(Attack, "value_and_grad", recording)
+    monkeypatch.setattr(GradientAttack, "value_and_grad", recording)
     shrunk = make()(x, y, target)
     assert min(sizes) < len(y)  # some inputs left the batch early
-    monkeypatch.setattr(Attack, "working_set", lambda self, active: None)
+    monkeypatch.setattr(GradientAttack, "working_set", lambda self, active: None)
     sizes.clear()
     whole = make()(x, y, target)
     assert min(sizes) == len(y)

@@ -530,14 +530,14 @@ def write_fashion(folder, n_train, n_test):
 
 def test_fmnist_dvs_sim_from_idx_files(tmp_path):
     write_fashion(tmp_path, 40, 20)
-    data = load_fmnist_dvs_sim(tmp_path, n_train=20, n_test=10, n_frames=4)
+    data = load_fmnist_dvs_sim(load_dataset("fashion-mnist", tmp_path), n_train=20, n_test=10, n_frames=4)
     assert data.name == "fmnist-dvs-sim" and data.train_x.shape == (20, 4, 2, 18, 18)
     assert data.test_x.shape == (10, 4, 2, 18, 18) and data.train_x.dtype == torch.bool
     assert torch.bincount(data.train_y, minlength=10).tolist() == [2] * 10  # balanced like the source
     assert torch.bincount(data.test_y, minlength=10).tolist() == [1] * 10
-    again = load_fmnist_dvs_sim(tmp_path, n_train=20, n_test=10, n_frames=4)
+    again = load_fmnist_dvs_sim(load_dataset("fashion-mnist", tmp_path), n_train=20, n_test=10, n_frames=4)
     assert torch.equal(again.train_x, data.train_x) and torch.equal(again.test_y, data.test_y)
-    assert not torch.equal(load_fmnist_dvs_sim(tmp_path, n_train=20, n_test=10, n_frames=4, seed=1).train_x,
+    assert not torch.equal(load_fmnist_dvs_sim(load_dataset("fashion-mnist", tmp_path), n_train=20, n_test=10, n_frames=4, seed=1).train_x,
                            data.train_x)
     whole = load_dataset("fmnist-dvs-sim", tmp_path)  # default 10,000 / 2,000, capped at the files' 40 / 20
     assert whole.train_x.shape == (40, 8, 2, 18, 18) and whole.test_x.shape == (20, 8, 2, 18, 18)
@@ -558,7 +558,7 @@ def test_registry_arguments_for_event_data(tmp_path):
     write_nmnist_tree(tmp_path, {"Train": 1, "Test": 1})
     with pytest.raises(ValueError, match="resize"):
         load_dataset("nmnist", tmp_path, resize=35)
-    assert DATASETS[-5:] == ("nmnist", "cifar10-dvs", "dvs-gesture", "nmnist-sim", "fmnist-dvs-sim")
+    assert tuple(DATASETS)[-5:] == ("nmnist", "cifar10-dvs", "dvs-gesture", "nmnist-sim", "fmnist-dvs-sim")
 
 
 # --------------------------------------------------------------------------- learnability

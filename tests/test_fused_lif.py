@@ -80,17 +80,20 @@ def test_options_the_fused_path_lacks_run_the_reference_loop(monkeypatch, option
     assert not calls and torch.equal(out, neuron.reference_forward(x))
 
 
-def test_an_unknown_option_or_overridden_dynamics_fall_back():
-    neuron = LIFNeuron(decay=0.5)
-    assert neuron.fused_supported()
-    neuron.some_future_option = 1  # an option added later that the fused path does not know
-    assert not neuron.fused_supported()
+def test_overridden_dynamics_fall_back_unless_declared():
+    assert LIFNeuron(decay=0.5).fused_supported()
 
     class Leaky(LIFNeuron):
         def charge(self, u, x):
             return 0.9 * u + x
 
-    assert not Leaky(decay=0.5).fused_supported()
+    assert not Leaky(decay=0.5).fused_supported()  # the fused path would compute LIFNeuron's dynamics
+
+    class Traced(LIFNeuron):  # overrides nothing the fused path computes
+        def extra_repr(self):
+            return "traced"
+
+    assert Traced(decay=0.5).fused_supported()
 
 
 def test_fused_saves_one_tensor_per_layer():

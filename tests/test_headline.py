@@ -12,13 +12,13 @@ import json
 import pytest
 from scipy.stats import binomtest
 
-from spikeattack.bench.headline import headline, per_input_worst_case
-from spikeattack.bench.hygiene import group_flags, hygiene_findings, hygiene_flags
-from spikeattack.bench.intervals import cell_counts, cell_intervals
-from spikeattack.bench.report import write_report
-from spikeattack.bench.store import ResultsStore, export_rows
-from spikeattack.bench.worstcase import strongest, worst_case_groups
-from spikeattack.evaluation.statistics import clopper_pearson
+from spikeattack.results.headline import headline, per_input_worst_case
+from spikeattack.results.hygiene import group_flags, hygiene_findings, hygiene_flags
+from spikeattack.results.intervals import cell_counts, cell_intervals
+from spikeattack.results.report import write_report
+from spikeattack.results.store import ResultsStore, export_rows
+from spikeattack.results.worstcase import strongest, worst_case_groups
+from spikeattack.results.statistics import clopper_pearson
 
 N = 40
 LABELS = [i % 10 for i in range(N)]

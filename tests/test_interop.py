@@ -251,7 +251,7 @@ def native_twin(key, body, foreign_state, timesteps=T):
                              timesteps=timesteps)
         return SpikingModel(config).double().eval()
     finally:
-        del ARCHS[name]
+        ARCHS.unregister(name)
 
 
 def sj_pair():

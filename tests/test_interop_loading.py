@@ -147,9 +147,9 @@ spike_shuffle = true
 
 def test_bench_and_report_with_user_models(user_files, tmp_path):
     from spikeattack.bench.experiment import ExperimentError, parse_experiment
-    from spikeattack.bench.report import write_report
+    from spikeattack.results.report import write_report
     from spikeattack.bench.runner import run_experiment
-    from spikeattack.bench.store import ResultsStore
+    from spikeattack.results.store import ResultsStore
 
     ns = {}
     exec(FACTORY, ns)
@@ -184,3 +184,76 @@ def test_cli_factory_options_without_factory_are_refused(capsys, tmp_path):
     assert "--readout: only used with --factory" in capsys.readouterr().err
     assert main(["attack", str(tmp_path / "x.pt"), "--dataset", "digits", "--timesteps", "4", "--quiet"]) == 2
     assert "--timesteps: only used with --factory" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- one error boundary around the user's code
+BROKEN = {
+    "syntax.py": ("def csnn(:\n    pass\n", "csnn", {}, r"importing syntax\.py raised SyntaxError", SyntaxError),
+    "imports.py": ("import not_a_module_of_anyone\n\ndef csnn():\n    pass\n", "csnn", {},
+                   r"importing imports\.py raised ModuleNotFoundError: No module named 'not_a_module_of_anyone'",
+                   ModuleNotFoundError),
+    "exits.py": ("import sys\nsys.exit(3)\n", "csnn", {}, r"importing exits\.py raised SystemExit: 3", SystemExit),
+    "raises.py": ("def csnn(channels=4):\n    return channels / 0\n", "csnn", {},
+                  r"raises\.py:csnn raised ZeroDivisionError: division by zero", ZeroDivisionError),
+    "needs.py": ("def csnn(channels):\n    pass\n", "csnn", {},
+                 r"needs\.py:csnn cannot be called with no arguments: missing a required argument: 'channels'",
+                 TypeError),
+    "takes.py": ("def csnn(channels=4):\n    pass\n", "csnn", {"chanels": 2},
+                 r"takes\.py:csnn cannot be called with chanels=2: got an unexpected keyword argument 'chanels'",
+                 TypeError),
+}
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_factory_errors_name_file_function_and_exception(tmp_path, name):
+    source, func, kwargs, match, cause = BROKEN[name]
+    (tmp_path / name).write_text(source)
+    with pytest.raises(ValueError, match=rf"^factory: .*{match}") as info:
+        load_foreign_model(f"{tmp_path}/{name}:{func}", None, factory_kwargs=kwargs, timesteps=4,
+                           input_shape=(1, 8, 8), num_classes=10)
+    assert "\n" not in str(info.value) and f"{name}:{func}" in str(info.value)
+    assert isinstance(info.value.__cause__, cause)  # chained, for a --traceback
+
+
+def test_a_failed_import_is_not_cached(tmp_path, user_files):
+    path = tmp_path / "later.py"
+    path.write_text("def csnn(:\n")
+    with pytest.raises(ValueError, match="SyntaxError"):
+        load_foreign_model(f"{path}:csnn", None, timesteps=4, input_shape=(1, 8, 8), num_classes=10)
+    path.write_text(FACTORY)  # fixed: loads now
+    model = load_foreign_model(f"{path}:csnn", None, timesteps=4, input_shape=(1, 8, 8), num_classes=10)
+    assert model.time == "sequence"
+
+
+def test_factory_results_are_checked(tmp_path):
+    (tmp_path / "odd.py").write_text(FACTORY + textwrap.dedent('''
+        def typo():
+            return {"model": csnn(), "timestep": 4}
+
+        def nothing():
+            return None
+
+        def five():
+            torch.manual_seed(0)
+            return nn.Sequential(layer.Flatten(step_mode="m"), layer.Linear(64, 16, step_mode="m"),
+                                 neuron.IFNode(step_mode="m"), layer.Linear(16, 5, step_mode="m"))
+    '''))
+    common = dict(timesteps=4, input_shape=(1, 8, 8), num_classes=10)
+    with pytest.raises(ValueError, match=r"^factory: .*odd\.py:typo returned a dict with unknown key\(s\) "
+                                         r"\['timestep'\]"):
+        load_foreign_model(f"{tmp_path}/odd.py:typo", None, **common)
+    with pytest.raises(ValueError, match=r"^factory: .*odd\.py:nothing returned NoneType"):
+        load_foreign_model(f"{tmp_path}/odd.py:nothing", None, **common)
+    with pytest.raises(ValueError, match=r"^num_classes: .*5 classes, not num_classes=10"):
+        load_foreign_model(f"{tmp_path}/odd.py:five", None, **common)
+
+
+def test_cli_reports_factory_errors_in_one_line(tmp_path, user_files, capsys):
+    (tmp_path / "bad.py").write_text("def csnn():\n    return 1 / 0\n")
+    for spec, match in ((f"{tmp_path}/bad.py:csnn", "bad.py:csnn raised ZeroDivisionError: division by zero"),
+                        (f"{user_files}/nets.py:csnn", "input_shape")):
+        size = ["--resize", "6"] if "nets.py" in spec else []
+        assert main(["eval", str(user_files / "csnn.pth"), "--factory", spec, "--dataset", "digits", "--timesteps",
+                     "4", "--quiet", *size]) == 2
+        err = capsys.readouterr().err
+        assert match in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -94,7 +94,7 @@ def _member_grad(model, x, y, name):
 def test_mdse_blends_l1_normalised_member_gradients_and_moves_weights_by_hypergradient(digits_snn, correct):
     x, y = correct[0][:6], correct[1][:6]
     names = ("stbp", "bptr", "rga")  # members whose own forward is the spiking model's (not cba's ANN twin)
-    mix = MDSE(names, lr=2.0)
+    mix = make_estimator("mdse", members=names, lr=2.0)
 
     def mdse_grad(xx):
         xv = xx.clone().requires_grad_(True)
@@ -123,9 +123,11 @@ def test_mdse_blends_l1_normalised_member_gradients_and_moves_weights_by_hypergr
 
 def test_mdse_rejects_bad_members():
     with pytest.raises(ValueError, match="members"):
-        MDSE(("stbp",))
+        make_estimator("mdse", members=("stbp",))
     with pytest.raises(ValueError, match="grad"):
-        MDSE(("stbp", "nope"))
+        make_estimator("mdse", members=("stbp", "nope"))
+    with pytest.raises(ValueError, match="members: expected estimator objects"):
+        MDSE(("stbp", "rga"))  # the class itself takes objects; names are resolved by make_estimator
 
 
 # ---------------------------------------------------------------------------- SA-PGD

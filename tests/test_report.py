@@ -11,13 +11,14 @@ import sys
 import pytest
 
 from spikeattack.bench.experiment import parse_experiment
-from spikeattack.bench.hygiene import hygiene_flags
-from spikeattack.bench.report import HART_HEADER, PLOTS_HINT, write_report
+from spikeattack.results.hygiene import hygiene_flags
+from spikeattack.results.report import HART_HEADER, PLOTS_HINT, write_report
 from spikeattack.bench.runner import run_experiment
-from spikeattack.bench.store import ResultsStore
-from spikeattack.bench.headline import headline
-from spikeattack.bench.worstcase import per_attack_minimum, worst_case, worst_case_groups
-from spikeattack.evaluation.statistics import clopper_pearson
+from spikeattack.results.store import ResultsStore
+from spikeattack.results.headline import headline
+from spikeattack.results.worstcase import per_attack_minimum, worst_case, worst_case_groups
+from spikeattack.results.statistics import clopper_pearson
+from spikeattack.results.output import public
 from spikeattack.cli.main import main
 
 EXPERIMENT = """
@@ -373,8 +374,9 @@ def test_report_files_and_sections(report, stored):
     assert sum(line.startswith("| snn@decay=") and "| SNN | ann | ANN |" in line for line in cross.splitlines()) == 8
     assert "black-box" in section(md, "White-box vs black-box")
     assert "## Evaluation hygiene" in md
-    assert '<img src="data:image/png;base64,' in html
-    assert html.count('<img src="data:image/png;base64,') == len(pngs)
+    # the HTML embeds each figure as its SVG (sharp at any zoom); the PNG and PDF lie beside it
+    assert html.count('<img src="data:image/svg+xml;base64,') == len(pngs)
+    assert all(p.with_suffix(".svg").is_file() and p.with_suffix(".pdf").is_file() for p in pngs)
     assert "http://" not in html and "https://" not in html
     assert "Spike-shuffle test" in html and "<table>" in html
 
@@ -423,17 +425,25 @@ def scipy_mcnemar(b: int, c: int) -> float:
     return 1.0 if b + c == 0 else binomtest(b, b + c, 0.5).pvalue
 
 
-def test_report_without_matplotlib_keeps_tables(run_dir, tmp_path, monkeypatch):
+def test_report_without_matplotlib_keeps_tables(run_dir, tmp_path, monkeypatch, capsys):
+    from spikeattack.results.report import figure
+
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setattr(figure, "_notified", False)
     (tmp_path / "plots").mkdir()
-    (tmp_path / "plots" / "asr_vs_eps_old.png").write_bytes(b"stale plot of an earlier report")
+    # files the report did not write stay, whatever their names (issue 18: it deleted plots/asr_vs_*)
+    (tmp_path / "plots" / "asr_vs_eps_old.png").write_bytes(b"a plot named like ours, not written by a report")
     (tmp_path / "plots" / "users_own.png").write_bytes(b"not ours")
     paths = write_report(run_dir / "results.sqlite", tmp_path)
+    write_report(run_dir / "results.sqlite", tmp_path)
     md, html = paths["markdown"].read_text(), paths["html"].read_text()
     assert PLOTS_HINT in md and "pip install spikeattack[plots]" in html
-    assert HEADER_LINE in md and "data:image/png" not in html and "![" not in md
-    assert [p.name for p in tmp_path.glob("plots/*.png")] == ["users_own.png"]
+    assert HEADER_LINE in md and "data:image/" not in html and "![" not in md
+    assert sorted(p.name for p in tmp_path.glob("plots/*")) == ["asr_vs_eps_old.png", "users_own.png"]
+    assert (tmp_path / "tables" / "estimators.csv").is_file() and (tmp_path / "tables" / "estimators.tex").is_file()
+    err = capsys.readouterr().err  # said once on stderr, not once per report
+    assert err.count("matplotlib is not installed") == 1, err
 
 
 def test_report_sweeps_over_timesteps_and_empty_sections(tmp_path):
@@ -475,8 +485,9 @@ def test_report_sweeps_over_timesteps_and_empty_sections(tmp_path):
 def test_cli_report_json(run_dir, tmp_path, capsys, stored):
     assert main(["report", str(run_dir), "--out", str(tmp_path), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["markdown"] == str(tmp_path / "report.md") and (tmp_path / "report.html").is_file()
-    assert result["headline"] == [h.to_dict() for h in headline(stored[0])]
+    assert result["schema"] == "spikeattack/report/v1"
+    assert result["report"]["markdown"] == str(tmp_path / "report.md") and (tmp_path / "report.html").is_file()
+    assert result["headline"] == [public(h.to_dict()) for h in headline(stored[0])]
     assert all(len(h["robust_accuracy_ci"]) == 2 for h in result["headline"])
     assert result["cells"] == len(stored[0])
     assert main(["report", str(run_dir / "results.sqlite"), "--out", str(tmp_path), "--experiment", "nope"]) == 2
@@ -495,7 +506,7 @@ def test_cli_results_formats(run_dir, capsys, stored):
     assert {line[header.index("id")] for line in body} == {r["id"] for r in expected}
     assert main(["results", str(run_dir / "results.sqlite"), "--scenario", "cross", "--eps", "0.3",
                  "--format", "json"]) == 0
-    cells = json.loads(capsys.readouterr().out)
+    cells = json.loads(capsys.readouterr().out)["cells"]
     assert len(cells) == 4 and all(c["scenario"] == "cross:ann" and c["eps"] == 0.3 for c in cells)
     assert main(["results", str(run_dir), "--target", "snn@decay=0.5", "--attack", "pgd"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from spikeattack.attacks import ATTACKS, SpikeBIM, make_attack
 from spikeattack.attacks.spike_bim import FixedSpikes, flip_construct, overflow_transform
-from spikeattack.bench import evaluate
-from spikeattack.bench.spike_metrics import spike_summary
+from spikeattack.evaluation import evaluate
+from spikeattack.evaluation.spike_metrics import spike_summary
 from spikeattack.data import ImageDataset
 from spikeattack.models import ModelConfig, build_model
 from spikeattack.training import TrainConfig, train_model
@@ -332,7 +332,7 @@ def test_penultimate_threshold_and_eot_run(snn, clean):
 def test_evaluate_and_spike_summary(snn, clean):
     x, y = clean
     attack = SpikeBIM(snn)
-    summary, per = evaluate(snn, (x, y), attack, batch_size=64)
+    summary = evaluate(snn, (x, y), attack, batch_size=64).summary
     assert summary.asr >= 0.9
     x_adv = attack(x, y)
     s = spike_summary(x, x_adv, attack)

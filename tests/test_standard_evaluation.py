@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from spikeattack.evaluation import BUDGETS, TuneResult, clopper_pearson, standard_evaluation
-from spikeattack.evaluation.standard import build_stages
+from spikeattack.evaluation.cascade import build_stages
 
 TINY = {"apgd_steps": 3, "restarts": 1, "targets": 2, "sapgd_steps": 3, "sapgd_restarts": 1,
-        "mdse_steps": 2, "square_queries": 10, "eot": 1}
+        "mdse_steps": 2, "square_queries": 10, "square_p_init": 0.8, "fixed_apgd_steps": 0, "eot": 1,
+        "escalation_rounds": 1, "escalation_sample": 8,
+        "escalation_stages": 1, "escalation_tolerance": 0.0}
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +32,7 @@ def inputs(digits_test):
 @pytest.fixture(scope="module")
 def both(digits_snn, inputs):
     """The same evaluation as a cascade and with every stage on every clean-correct input."""
-    import spikeattack.evaluation.standard as standard
+    import spikeattack.evaluation.standard as standard  # noqa: F401
 
     saved = dict(standard.BUDGETS["standard"])
     standard.BUDGETS["standard"] = dict(TINY)
@@ -89,11 +91,13 @@ def test_cascade_attacks_only_inputs_still_robust(both):
 
 
 def test_stages_follow_the_recipe(digits_snn, digits_ann):
-    names = [(s.attack, s.estimator) for s in build_stages(digits_snn, 0.1, "linf", "standard", 1.0, 0)]
+    names = [(s.label, s.estimator) for s in build_stages(digits_snn, 0.1, "linf", BUDGETS["standard"], 1.0, 0)]
+    assert names == [("sapgd", "assg"), ("apgd-t", "assg"), ("apgd-ce", "mdse"), ("square", "none")]
+    plus = [(s.label, s.estimator) for s in build_stages(digits_snn, 0.1, "linf", dict(BUDGETS["plus"], fixed_apgd_steps=2), 1.0, 0)]
     grads = ["stbp", "bptr", "rga", "hart", "cba"]
-    assert names == ([("apgd-ce", g) for g in grads] + [("apgd-t", g) for g in grads]
-                     + [("sapgd", "assg"), ("apgd-ce", "mdse"), ("square", "none")])
-    ann = [(s.attack, s.estimator) for s in build_stages(digits_ann, 0.1, "linf", "standard", 1.0, 0)]
+    assert plus == ([("sapgd", "assg")] + [("apgd-ce", g) for g in grads]
+                    + [("apgd-t", "assg"), ("apgd-ce", "mdse"), ("square", "none")])
+    ann = [(s.label, s.estimator) for s in build_stages(digits_ann, 0.1, "linf", BUDGETS["standard"], 1.0, 0)]
     assert ann == [("apgd-ce", "exact"), ("apgd-t", "exact"), ("square", "none")]
 
 
@@ -112,7 +116,7 @@ def test_json_and_versions(digits_snn, inputs):
 
 
 def test_hart_gamma_tuned_on_training_data(digits_snn, inputs, monkeypatch):
-    import spikeattack.evaluation.standard as standard
+    import spikeattack.evaluation.standard as standard  # noqa: F401
     from spikeattack.data import load_dataset
 
     calls = []

@@ -3,7 +3,8 @@ import torch
 
 from spikeattack.data import load_dataset
 from spikeattack.models import ModelConfig, build_model
-from spikeattack.training import TrainConfig, accuracy, load_checkpoint, read_checkpoint, save_checkpoint, train_model
+from spikeattack.evaluation import accuracy
+from spikeattack.training import TrainConfig, load_checkpoint, read_checkpoint, save_checkpoint, train_model
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_ann_twin_trains_with_the_same_loop(digits):
 def test_checkpoint_round_trip(tmp_path, digits):
     model = small_model(mean=(0.3,), std=(0.4,)).eval()
     path = tmp_path / "m.pt"
-    save_checkpoint(path, model, {"dataset": "digits", "note": [1, 2]})
+    save_checkpoint(model, path, {"dataset": "digits", "note": [1, 2]})
     loaded, meta = load_checkpoint(path)
     assert meta == {"dataset": "digits", "note": [1, 2]}
     assert loaded.config == model.config
@@ -58,7 +59,7 @@ def test_checkpoint_round_trip(tmp_path, digits):
 def test_checkpoint_errors(tmp_path):
     model = small_model()
     path = tmp_path / "m.pt"
-    save_checkpoint(path, model)
+    save_checkpoint(model, path)
     with pytest.raises(ValueError, match="arch"):
         load_checkpoint(path, expect=ModelConfig(arch="mlp", in_channels=1, input_size=(8, 8), num_classes=10))
     corrupt = tmp_path / "bad.pt"
@@ -75,7 +76,7 @@ def test_checkpoint_errors(tmp_path):
 
 def test_weights_of_another_architecture_are_rejected(tmp_path):
     path = tmp_path / "m.pt"
-    save_checkpoint(path, small_model())
+    save_checkpoint(small_model(), path)
     payload = torch.load(path, weights_only=True)
     payload["config"]["arch_options"] = {"channels": [8, 32], "hidden": 32}
     torch.save(payload, path)

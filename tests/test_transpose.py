@@ -10,7 +10,8 @@ from torch import nn
 from spikeattack.gradients import make_estimator
 from spikeattack.gradients import rate as rate_module
 from spikeattack.models import ModelConfig, build_model, td
-from spikeattack.models.transpose import input_vjp, output_shape, transpose_ready, transposable
+from spikeattack.models.layers import transpose_ready
+from spikeattack.models.transpose import input_vjp, output_shape, transposable
 from spikeattack.neurons import LIFNeuron
 
 

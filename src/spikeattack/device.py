@@ -8,6 +8,7 @@ with the project's names (``bf16``, ``fp16``) or a no-op for full precision.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import ContextManager
 
 import torch
@@ -37,6 +38,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
             raise ValueError(f"device: {name!r} requested, but MPS is not available (use cpu)")
     elif dev.type != "cpu":
         raise ValueError(f"device: expected cpu, cuda[:N] or mps, got {name!r}")
+    if dev.type in ("cpu", "mps") and dev.index not in (None, 0):
+        raise ValueError(f"device: {name!r} requested, but there is one {dev.type} device ({dev.type} or {dev.type}:0)")
     return dev
 
 
@@ -52,3 +55,21 @@ def autocast(device: torch.device | str, amp: str | None) -> ContextManager:
     if check_amp(amp) is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=AMP_DTYPES[amp])
+
+
+def available_memory(device: torch.device | str) -> int:
+    """Free bytes on ``device``: the GPU's free memory, or the host's ``MemAvailable``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - unknown platform: no estimate
+        return 1 << 62

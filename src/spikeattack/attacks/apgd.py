@@ -40,8 +40,9 @@ import math
 
 import torch
 
-from .base import Attack, check_int, check_number, inherits
-from .projection import check_norm, normalized_step, project, random_in_ball
+from .base import GradientAttack, check_int, check_number
+from .projection import check_budget, check_norm, normalized_step, project, random_in_ball
+from .restarts import BestPoint, per_row as _rows
 
 LOSSES = ("ce", "dlr")
 
@@ -93,20 +94,21 @@ class DLRLossOption:
         return super().loss(logits, y, target)
 
 
-def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return mask.view(-1, *([1] * (like.dim() - 1)))
-
-
-class APGD(DLRLossOption, Attack):
+class APGD(DLRLossOption, GradientAttack):
     name = "apgd"
+    parameters = GradientAttack.parameters + ("eps", "steps", "norm", "loss", "rho", "momentum", "random_start",
+                                              "restarts")
+    #: without random start the first gradient is taken at the clean input; the loss (CE or
+    #: DLR, targeted or not) stays in the key, eps and the step count cannot change it
+    first_gradient_ignores = ("eps", "steps")
 
     def __init__(self, model, *, eps: float = 8 / 255, steps: int = 100, norm: str = "linf", loss: str = "ce",
                  rho: float = 0.75, momentum: float = 0.75, random_start: bool = True, restarts: int = 1,
                  **kwargs) -> None:
         super().__init__(model, **kwargs)
-        self.eps = check_number("eps", eps, low=0)
-        self.steps = check_int("steps", steps)
         self.norm = check_norm(norm)
+        self.eps = check_budget("eps", eps, self.norm, model)
+        self.steps = check_int("steps", steps)
         self._set_loss(loss, model.num_classes)
         self.rho = check_number("rho", rho, low=0, high=1)
         self.momentum = check_number("momentum", momentum, low=0, low_open=True, high=1)
@@ -115,18 +117,11 @@ class APGD(DLRLossOption, Attack):
         self.checkpoints = apgd_checkpoints(self.steps)
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        best, best_loss, best_success = None, None, None
+        best = BestPoint.empty(x)
         for _ in range(self.restarts):
             start = random_in_ball(x, self.eps, self.norm, self.generator) if self.random_start else x.clone()
-            x_adv, loss, success = self.run(x, y, target, start)
-            if best is None:
-                best, best_loss, best_success = x_adv, loss, success
-                continue
-            better = (success & ~best_success) | ((success == best_success) & (loss > best_loss))
-            best = torch.where(_rows(better, x), x_adv, best)
-            best_loss = torch.where(better, loss, best_loss)
-            best_success = best_success | success
-        return best
+            best.update(*self.run(x, y, target, start))
+        return best.x
 
     def run(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, start: torch.Tensor
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -197,12 +192,8 @@ class APGD(DLRLossOption, Attack):
         return out, torch.where(found, adv_loss, best_loss), found
 
     @classmethod
-    def first_gradient_ignores(cls, params) -> tuple[str, ...]:
-        """Without random start the first gradient is taken at the clean input; the loss (CE or
-        DLR, targeted or not) stays in the key, eps and the step count cannot change it."""
-        if params.get("random_start", True) or not inherits(cls, APGD, "perturb", "run", "loss", "value_and_grad"):
-            return ()
-        return ("eps", "steps")
+    def starts_at_clean_input(cls, params) -> bool:
+        return not params.get("random_start", True)
 
     def describe(self) -> dict:
         return {**super().describe(), "eps": self.eps, "steps": self.steps, "norm": self.norm,

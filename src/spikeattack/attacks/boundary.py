@@ -28,11 +28,8 @@ from __future__ import annotations
 import torch
 
 from .base import Attack, check_int, check_number
-from .projection import check_norm
-
-
-def _rows(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return v.view(-1, *([1] * (like.dim() - 1)))
+from .projection import check_budget, check_norm
+from .restarts import per_row as _rows
 
 
 def _l2(t: torch.Tensor) -> torch.Tensor:
@@ -41,15 +38,16 @@ def _l2(t: torch.Tensor) -> torch.Tensor:
 
 class Boundary(Attack):
     name = "boundary"
-    uses_gradient = False
+    parameters = Attack.parameters + ("steps", "eps", "norm", "spherical_step", "source_step", "step_adaptation",
+                                      "adapt_every", "init_trials", "search_steps")
 
     def __init__(self, model, *, steps: int = 1000, eps: float | None = None, norm: str = "l2",
                  spherical_step: float = 0.01, source_step: float = 0.01, step_adaptation: float = 1.5,
                  adapt_every: int = 10, init_trials: int = 50, search_steps: int = 10, **kwargs) -> None:
         super().__init__(model, **kwargs)
         self.steps = check_int("steps", steps)
-        self.eps = None if eps is None else check_number("eps", eps, low=0)
         self.norm = check_norm(norm)
+        self.eps = None if eps is None else check_budget("eps", eps, self.norm, model)
         self.spherical_step = check_number("spherical_step", spherical_step, low=0, low_open=True)
         self.source_step = check_number("source_step", source_step, low=0, low_open=True, high=1)
         self.step_adaptation = check_number("step_adaptation", step_adaptation, low=1, low_open=True)
@@ -58,8 +56,7 @@ class Boundary(Attack):
         self.search_steps = check_int("search_steps", search_steps)
 
     def adversarial(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        with torch.no_grad(), self.crafting_overrides():
-            pred = self.model(x).argmax(-1)
+        pred = self.query(x).argmax(-1)
         return pred != y if target is None else pred == target
 
     def initial(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None

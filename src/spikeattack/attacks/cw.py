@@ -53,11 +53,8 @@ import math
 
 import torch
 
-from .base import Attack, check_int, check_number
-
-
-def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return mask.view(-1, *([1] * (like.dim() - 1)))
+from .base import GradientAttack, check_int, check_number
+from .restarts import per_row as _rows
 
 
 def _l2_sq(delta: torch.Tensor) -> torch.Tensor:
@@ -74,8 +71,9 @@ def cw_margin(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None
     return margin.clamp_min(-kappa)
 
 
-class CWL2(Attack):
+class CWL2(GradientAttack):
     name = "cw"
+    parameters = GradientAttack.parameters + ("c", "kappa", "steps", "lr", "search_steps")
 
     def __init__(self, model, *, c: float = 1.0, kappa: float = 0.0, steps: int = 100, lr: float = 0.01,
                  search_steps: int = 0, **kwargs) -> None:
@@ -120,6 +118,7 @@ class CWL2(Attack):
             margin = margin / self.eot
             if self.vanishing is None:
                 (g,) = torch.autograd.grad(margin.sum(), x_new, retain_graph=True)
+                self.check_gradient(g)
                 self.vanishing = g.flatten(1).abs().amax(1) == 0
             l2 = _l2_sq(x_new - x)
             loss = l2 + c * margin
@@ -149,8 +148,9 @@ class CWL2(Attack):
                 "search_steps": self.search_steps, "norm": "l2"}
 
 
-class LiangCW(Attack):
+class LiangCW(GradientAttack):
     name = "cw-liang"
+    parameters = GradientAttack.parameters + ("c", "alpha", "steps")
 
     def __init__(self, model, *, c: float = 0.1, alpha: float = 0.03, steps: int = 25, early_stop: bool = True,
                  **kwargs) -> None:

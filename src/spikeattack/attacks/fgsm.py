@@ -8,25 +8,23 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attack, check_number, inherits
-from .projection import project
+from .base import GradientAttack
+from .projection import check_budget, project
 
 
-class FGSM(Attack):
+class FGSM(GradientAttack):
     name = "fgsm"
+    parameters = GradientAttack.parameters + ("eps",)
+    #: the one gradient is taken at the clean input, with a loss that does not read eps
+    first_gradient_ignores = ("eps",)
 
     def __init__(self, model, *, eps: float = 8 / 255, **kwargs) -> None:
         super().__init__(model, **kwargs)
-        self.eps = check_number("eps", eps, low=0)
+        self.eps = check_budget("eps", eps, "linf", model)
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         _, grad = self.value_and_grad(x, y, target)
         return project(x + self.eps * grad.sign(), x, self.eps, "linf")
-
-    @classmethod
-    def first_gradient_ignores(cls, params) -> tuple[str, ...]:
-        """The one gradient is taken at the clean input, with a loss that does not read eps."""
-        return ("eps",) if inherits(cls, FGSM, "perturb", "loss", "value_and_grad") else ()
 
     def describe(self) -> dict:
         return {**super().describe(), "eps": self.eps, "norm": "linf"}

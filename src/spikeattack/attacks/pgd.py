@@ -15,20 +15,26 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attack, check_int, check_number, inherits
-from .projection import check_norm, normalized_step, project, random_in_ball
+from .base import GradientAttack, check_int
+from .projection import check_budget, check_norm, normalized_step, project, random_in_ball
+from .restarts import BestPoint
 
 
-class PGD(Attack):
+class PGD(GradientAttack):
     name = "pgd"
+    parameters = GradientAttack.parameters + ("eps", "alpha", "steps", "norm", "random_start", "restarts")
+    #: without random start the first step's gradient is taken at the clean input (by every
+    #: restart; the first one asks), with a loss that reads neither eps nor the schedule
+    first_gradient_ignores = ("eps", "alpha", "steps")
 
     def __init__(self, model, *, eps: float = 8 / 255, alpha: float | None = None, steps: int = 10,
                  norm: str = "linf", random_start: bool = True, restarts: int = 1, **kwargs) -> None:
         super().__init__(model, **kwargs)
-        self.eps = check_number("eps", eps, low=0)
-        self.steps = check_int("steps", steps)
         self.norm = check_norm(norm)
-        self.alpha = self.default_alpha() if alpha is None else check_number("alpha", alpha, low=0, low_open=True)
+        self.eps = check_budget("eps", eps, self.norm, model)
+        self.steps = check_int("steps", steps)
+        self.alpha = self.default_alpha() if alpha is None else check_budget("alpha", alpha, self.norm, model,
+                                                                             positive=True)
         self.random_start = bool(random_start)
         self.restarts = check_int("restarts", restarts)
 
@@ -37,20 +43,12 @@ class PGD(Attack):
         return 2.5 * self.eps / self.steps
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        best, best_loss, best_success = x.clone(), None, None
+        best = BestPoint.empty(x)
         for _ in range(self.restarts):
             start = random_in_ball(x, self.eps, self.norm, self.generator) if self.random_start else x
             x_adv, loss = self.run(x, y, target, start)
-            success = self.is_success(x_adv, y, target)
-            if best_loss is None:
-                best, best_loss, best_success = x_adv, loss, success
-                continue
-            better = (success & ~best_success) | ((success == best_success) & (loss > best_loss))
-            mask = better.view(-1, *([1] * (x.dim() - 1)))
-            best = torch.where(mask, x_adv, best)
-            best_loss = torch.where(better, loss, best_loss)
-            best_success = best_success | success
-        return best
+            best.update(x_adv, loss, self.is_success(x_adv, y, target))
+        return best.x
 
     def run(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, start: torch.Tensor
             ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,12 +76,8 @@ class PGD(Attack):
         return x_adv, final
 
     @classmethod
-    def first_gradient_ignores(cls, params) -> tuple[str, ...]:
-        """Without random start the first step's gradient is taken at the clean input (by
-        every restart; the first one asks), with a loss that reads neither eps nor the schedule."""
-        if params.get("random_start", True) or not inherits(cls, PGD, "perturb", "run", "loss", "value_and_grad"):
-            return ()
-        return ("eps", "alpha", "steps")
+    def starts_at_clean_input(cls, params) -> bool:
+        return not params.get("random_start", True)
 
     def describe(self) -> dict:
         return {**super().describe(), "eps": self.eps, "alpha": self.alpha, "steps": self.steps, "norm": self.norm,
@@ -95,6 +89,8 @@ class BIM(PGD):
     (Kurakin et al.'s schedule reaches the ball's edge exactly in ``steps`` steps)."""
 
     name = "bim"
+    parameters = GradientAttack.parameters + ("eps", "alpha", "steps", "norm")
+    first_gradient_ignores = PGD.first_gradient_ignores
 
     def __init__(self, model, *, eps: float = 8 / 255, alpha: float | None = None, steps: int = 10,
                  norm: str = "linf", **kwargs) -> None:
@@ -104,5 +100,5 @@ class BIM(PGD):
         return self.eps / self.steps
 
     @classmethod
-    def first_gradient_ignores(cls, params) -> tuple[str, ...]:
-        return super().first_gradient_ignores({**params, "random_start": False})
+    def starts_at_clean_input(cls, params) -> bool:
+        return True

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
+
+from .._checks import check_number
 
 NORMS = ("linf", "l2")
 
@@ -12,6 +17,18 @@ def check_norm(norm: str) -> str:
     if norm not in NORMS:
         raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
     return norm
+
+
+def check_budget(name: str, value: Any, norm: str, model: Any, *, positive: bool = False) -> float:
+    """A budget or step ``value`` in pixel units: finite, >= 0 (> 0 with ``positive``) and no
+    larger than the diameter of the [0, 1] input box in ``norm`` (1 for Linf, sqrt(C*H*W) for
+    L2), beyond which every value means the whole box (and ``1e308`` would overflow float32)."""
+    value = check_number(name, value, low=0, low_open=positive)
+    diameter = 1.0 if norm == "linf" else math.sqrt(math.prod(model.input_shape))
+    if value > diameter:
+        raise ValueError(f"{name}: expected a value in [0, {diameter:g}] for {norm} (pixels lie in [0, 1], so a "
+                         f"larger one is the whole input box), got {value:g}")
+    return value
 
 
 def _flat_norm(delta: torch.Tensor) -> torch.Tensor:

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attack, check_number
-from .projection import project
+from .base import GradientAttack, check_number
+from .projection import check_budget, project
 
 
-class RFGSM(Attack):
+class RFGSM(GradientAttack):
     name = "rfgsm"
+    parameters = GradientAttack.parameters + ("eps", "alpha")
 
     def __init__(self, model, *, eps: float = 8 / 255, alpha: float | None = None, **kwargs) -> None:
         super().__init__(model, **kwargs)
-        self.eps = check_number("eps", eps, low=0)
+        self.eps = check_budget("eps", eps, "linf", model)
         self.alpha = self.eps / 2 if alpha is None else check_number("alpha", alpha, low=0, high=self.eps)
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:

@@ -29,8 +29,9 @@ import math
 import torch
 
 from .apgd import DLRLossOption
-from .base import Attack, check_int, check_number, inherits
-from .projection import check_norm, project, random_in_ball
+from .base import GradientAttack, check_int, check_number
+from .restarts import BestPoint, per_row
+from .projection import check_budget, check_norm, project, random_in_ball
 
 
 def _per_input_mean(t: torch.Tensor) -> torch.Tensor:
@@ -61,15 +62,19 @@ def sapgd_schedule(steps: int) -> list[int]:
     return points
 
 
-class SAPGD(DLRLossOption, Attack):
+class SAPGD(DLRLossOption, GradientAttack):
     name = "sapgd"
+    parameters = GradientAttack.parameters + ("eps", "steps", "norm", "loss", "mu", "nu", "random_start", "restarts")
+    #: without random start the first run's first gradient is taken at the clean input; the loss
+    #: (CE or DLR, targeted or not) stays in the key, eps and the step count cannot change it
+    first_gradient_ignores = ("eps", "steps")
 
     def __init__(self, model, *, eps: float = 8 / 255, steps: int = 100, norm: str = "linf", loss: str = "ce",
                  mu: float = 0.5, nu: float = 0.8, random_start: bool = True, restarts: int = 1, **kwargs) -> None:
         super().__init__(model, **kwargs)
-        self.eps = check_number("eps", eps, low=0)
-        self.steps = check_int("steps", steps)
         self.norm = check_norm(norm)
+        self.eps = check_budget("eps", eps, self.norm, model)
+        self.steps = check_int("steps", steps)
         self._set_loss(loss, model.num_classes)
         self.mu = check_number("mu", mu, low=0, high=1)
         self.nu = check_number("nu", nu, low=0, high=1)
@@ -78,32 +83,24 @@ class SAPGD(DLRLossOption, Attack):
         self.halvings = sapgd_schedule(self.steps)
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        best = x.clone()
-        fooled = torch.zeros(len(y), dtype=torch.bool, device=x.device)
-        best_loss = torch.full((len(y),), -math.inf, dtype=x.dtype, device=x.device)
-        for restart in range(self.restarts):
-            idx = torch.arange(len(y), device=x.device) if restart == 0 else (~fooled).nonzero().squeeze(1)
+        best = BestPoint.empty(x)
+        for restart in range(self.restarts):  # a further restart runs on the inputs not yet fooled
+            idx = torch.arange(len(y), device=x.device) if restart == 0 else (~best.success).nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
-            reset = getattr(self.estimator, "reset", None)
-            if restart and reset is not None:
-                reset()
+            if restart:
+                self.estimator.reset()
             xs, ys = x[idx], y[idx]
             ts = None if target is None else target[idx]
             start = random_in_ball(xs, self.eps, self.norm, self.generator) if self.random_start else xs.clone()
-            x_adv, loss, success = self.run(xs, ys, ts, start)
-            take = (success & ~fooled[idx]) | ((success == fooled[idx]) & (loss > best_loss[idx]))
-            rows = idx[take]
-            best[rows] = x_adv[take]
-            best_loss[rows] = loss[take]
-            fooled[rows] = fooled[rows] | success[take]
-        return best
+            best.update(*self.run(xs, ys, ts, start), rows=idx)
+        return best.x
 
     def run(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, start: torch.Tensor
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One SA-PGD run from ``start``: the kept point per input, its loss and success flag."""
         def rows(mask: torch.Tensor) -> torch.Tensor:
-            return mask.view(-1, *([1] * (x.dim() - 1)))
+            return per_row(mask, x)
 
         halvings = set(self.halvings)
         eta = self.eps
@@ -132,12 +129,8 @@ class SAPGD(DLRLossOption, Attack):
         return torch.where(rows(found), adv_x, best_x), torch.where(found, adv_loss, best_loss), found
 
     @classmethod
-    def first_gradient_ignores(cls, params) -> tuple[str, ...]:
-        """Without random start the first run's first gradient is taken at the clean input; the
-        loss (CE or DLR, targeted or not) stays in the key, eps and the step count cannot change it."""
-        if params.get("random_start", True) or not inherits(cls, SAPGD, "perturb", "run", "loss", "value_and_grad"):
-            return ()
-        return ("eps", "steps")
+    def starts_at_clean_input(cls, params) -> bool:
+        return not params.get("random_start", True)
 
     def describe(self) -> dict:
         return {**super().describe(), "eps": self.eps, "steps": self.steps, "norm": self.norm, "loss": self.loss_name,

@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 
 from ..encoding import Encoder
-from .base import Attack, check_int, check_number
+from .base import GradientAttack, check_int, check_number
 
 LOSSES = ("mse", "ce")
 
@@ -99,7 +99,7 @@ class FixedSpikes(Encoder):
 
 
 # ---------------------------------------------------------------------------- the attack
-class SpikeBIM(Attack):
+class SpikeBIM(GradientAttack):
     """Liang et al.'s spike-compatible BIM (G2S converter + restricted spike flipper).
 
     ``steps``: Iter of Algorithm 1 (25 in the paper); ``gamma``: RSF flip probability
@@ -110,14 +110,16 @@ class SpikeBIM(Attack):
     """
 
     name = "spike-bim"
+    parameters = GradientAttack.parameters + ("steps", "gamma", "eps", "sampling", "loss", "eta")
     image_domain = False
+    threat = "L0"
 
     def __init__(self, model, *, steps: int = 25, gamma: float = 0.05, eps: float | None = None,
                  sampling: bool = True, loss: str = "mse", eta: float = 1.0, **kwargs) -> None:
         super().__init__(model, **kwargs)
         self.steps = check_int("steps", steps)
         self.gamma = check_number("gamma", gamma, low=0, high=1)
-        self.eps = None if eps is None else check_number("eps", eps, low=0, low_open=True)
+        self.eps = None if eps is None else check_number("eps", eps, low=0, low_open=True, high=1)
         if not isinstance(sampling, bool):
             raise ValueError(f"sampling: expected True or False, got {sampling!r}")
         self.sampling = sampling
@@ -198,7 +200,7 @@ class SpikeBIM(Attack):
         with self.model.override_encoder(FixedSpikes(s)):
             loss = self.loss(self.logits(image), y, target)
         (grad,) = torch.autograd.grad(loss.sum(), s)
-        return grad
+        return self.check_gradient(grad, batch_dim=1)
 
     def _step(self, cur: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, spikes: bool
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -35,7 +35,7 @@ import math
 import torch
 
 from .base import Attack, check_int, check_number
-from .projection import check_norm, project
+from .projection import check_budget, check_norm, project
 
 SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 
@@ -67,24 +67,19 @@ def ring_pattern(h: int, dtype=torch.float32) -> torch.Tensor:
 
 class Square(Attack):
     name = "square"
-    uses_gradient = False
+    parameters = Attack.parameters + ("eps", "steps", "norm", "p_init")
 
     def __init__(self, model, *, eps: float = 8 / 255, steps: int = 1000, norm: str = "linf",
                  p_init: float | None = None, **kwargs) -> None:
         super().__init__(model, **kwargs)
-        self.eps = check_number("eps", eps, low=0)
-        self.steps = check_int("steps", steps)
         self.norm = check_norm(norm)
+        self.eps = check_budget("eps", eps, self.norm, model)
+        self.steps = check_int("steps", steps)
         default = 0.05 if self.norm == "linf" else 0.1  # the paper's CIFAR/MNIST defaults
         self.p_init = default if p_init is None else check_number("p_init", p_init, low=0, low_open=True, high=1)
 
     def margin(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        with torch.no_grad():
-            total = None
-            for _ in range(self.eot):
-                logits = self.logits(x)
-                total = logits if total is None else total + logits
-            return margin_loss(total / self.eot, y, target)
+        return margin_loss(self.query(x), y, target)
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         shape = x.shape

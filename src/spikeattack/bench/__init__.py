@@ -1,7 +1,3 @@
-"""Benchmark layer: evaluation scenarios, metrics (and later grids, results store, reports)."""
-
-from .evaluate import evaluate
-from .metrics import PerInput, Summary, perturbation_norms, summarize
-from .tune import TuneResult, tune_estimator
-
-__all__ = ["evaluate", "PerInput", "Summary", "perturbation_norms", "summarize", "TuneResult", "tune_estimator"]
+"""Experiments and their execution: TOML experiment files (models x attacks x estimators x
+eps x scenarios), the runner that computes every cell into the results store (resumable,
+sharded, or on Ray), and the forward sharing between cells that differ only by estimator."""

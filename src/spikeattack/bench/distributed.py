@@ -37,9 +37,10 @@ from typing import Any, Callable
 
 import torch
 
+from ..io import write_bytes
 from ..training import load_checkpoint, save_checkpoint
-from .experiment import Cell, Experiment, digest
-from .metrics import PerInput, Summary, summarize
+from .cells import Cell, Experiment, digest
+from ..evaluation.metrics import PerInput, Summary, summarize
 from .runner import RunReport, Runner
 
 #: spike-domain metrics that evaluate() averages over inputs, weighted by batch size
@@ -52,6 +53,38 @@ def import_ray():
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("the Ray runner needs Ray: pip install 'spikeattack[distributed]'") from exc
     return ray
+
+
+# ---------------------------------------------------------------------------------------------- the address
+#: seconds to wait for a Ray address to accept a connection (``SPIKEATTACK_RAY_TIMEOUT`` overrides)
+RAY_CONNECT_TIMEOUT = 15.0
+
+
+def check_address(address: str, timeout: float | None = None) -> None:
+    """``ValueError`` naming ``address`` unless ``address`` (``host:port`` or ``ray://host:port``; ``auto``
+    is Ray's to resolve) accepts a TCP connection within ``timeout`` seconds: Ray itself waits
+    minutes for a cluster that is not there."""
+    if not isinstance(address, str) or not address.strip():
+        raise ValueError(f"address: expected 'auto' or host:port, got {address!r}")
+    if address == "auto":
+        return
+    where = address.removeprefix("ray://")
+    host, sep, port = where.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"address: expected 'auto' or host:port (e.g. 10.0.0.5:6379), got {address!r}")
+    if timeout is None:
+        try:
+            timeout = float(os.environ.get("SPIKEATTACK_RAY_TIMEOUT", RAY_CONNECT_TIMEOUT))
+        except ValueError:
+            timeout = RAY_CONNECT_TIMEOUT
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = (f"no answer within {timeout:g} s" if isinstance(exc, socket.timeout)
+                  else (exc.strerror or str(exc) or type(exc).__name__).lower())
+        raise ValueError(f"address: no Ray cluster answers at {address!r} ({reason}); start one there ('ray start "
+                         "--head') or check the address") from exc
 
 
 # ---------------------------------------------------------------------------------------------- merging
@@ -133,7 +166,7 @@ def train_task(exp: Experiment, name: str, deps: dict[str, dict[str, Any]], devi
     model, meta = runner._build(exp.models[name])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
-        save_checkpoint(path, model, meta | {"cache_key": exp.model_key(name)})  # as Runner.model writes it
+        save_checkpoint(model, path, meta | {"cache_key": exp.model_key(name)})  # as Runner.model writes it
         blob = path.read_bytes()
     return blob, {"meta": meta, "config": model.config.to_dict(), "clean": runner.clean_accuracy(model.eval()),
                   "worker": worker_id()}
@@ -176,6 +209,9 @@ class RayRunner:
             raise ValueError(f"num_cpus: expected an integer >= 1, got {num_cpus!r}")
         if device is not None and device not in ("cpu", "cuda"):
             raise ValueError(f"device: expected 'cpu' or 'cuda' for Ray workers (one GPU per task), got {device!r}")
+        chunk_ranges(1, chunk, 1)  # validate now, before the run folder is made
+        if address is not None:
+            check_address(address)  # a dead address is an error in seconds, not a hang, and writes nothing
         # the driver's own runner: the store, the pending cells, cached models, analyses (on the driver's CPU
         # unless it has a GPU itself)
         self.runner = Runner(experiment, out_dir, device="cuda" if torch.cuda.is_available() else "cpu",
@@ -183,7 +219,6 @@ class RayRunner:
         self.exp, self.out = experiment, Path(out_dir)
         self.address, self.num_cpus, self.device = address, num_cpus, device
         self.chunk_size = chunk
-        chunk_ranges(1, chunk, 1)  # validate now
         self.max_retries = max_retries
         self.progress = progress
         self.log = self.runner.log
@@ -226,8 +261,9 @@ class RayRunner:
         finally:
             if started:
                 ray.shutdown()
+        self.runner.run_evaluations(shard)  # on the driver, with the models now in RUN/models/
         if shard[0] == 0:
-            self.runner.run_analyses()  # on the driver, with the models now in RUN/models/
+            self.runner.run_analyses()
         self.report.seconds = time.perf_counter() - start
         return self.report
 
@@ -346,20 +382,8 @@ class RayRunner:
         blob, info = result
         key = self.exp.model_key(name)
         path = self.out / "models" / f"{key}.pt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".pt.tmp")
-        tmp.write_bytes(blob)
-        os.replace(tmp, path)  # atomic: a killed driver never leaves half a checkpoint
+        write_bytes(path, blob)  # atomic: a killed driver never leaves half a checkpoint
         self.runner.store.put_model(key, self.exp.name, name, str(path), info["config"], info["clean"], info["meta"])
         self.report.models_trained.append(name)
         by_key[key] = [ray.put(blob)]
         self.log(f"model {name} trained on {info['worker']}")
-
-
-def run_experiment_ray(experiment: Experiment, out_dir: str | os.PathLike, shard: tuple[int, int] = (0, 1),
-                       **kwargs) -> RunReport:
-    runner = RayRunner(experiment, out_dir, **kwargs)
-    try:
-        return runner.run(shard)
-    finally:
-        runner.runner.store.close()

@@ -59,14 +59,8 @@ hashes the factory, the options and the weights files' sizes and modification ti
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import inspect
 import itertools
-import json
-import math
-import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,237 +69,19 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from ..attacks import ATTACKS, Attack
+from ..attacks import ATTACKS, attack_parameters
 from ..data import DATASETS
 from ..gradients import ESTIMATORS
 from ..models import ARCHS, ModelConfig
+from .budgets import cell_eps, check_budget_units, parse_evaluations
+from .cells import Cell, Experiment, ModelSpec, attack_takes_eps, cell_gradient, digest
+from .standins import StandIns, check_cell
+from .schema import (ANALYSES_KEYS, DATA_KEYS, FOREIGN_CONFIG, FOREIGN_KEYS, GRID_KEYS, MAX_CELLS, MODEL_EXTRA,
+                     MODEL_FIELDS, RESERVED, SCENARIOS, SEED_LIMIT, SWEEPABLE, TOP_KEYS, TRAIN_FIELDS, Checker,
+                     ExperimentError, error_key, kind)
 
-MODEL_FIELDS = {"arch", "neuron", "decay", "threshold", "reset", "v_reset", "surrogate", "surrogate_width",
-                "timesteps", "encoding", "mean", "std", "arch_options"}
-SWEEPABLE = MODEL_FIELDS - {"mean", "std", "arch_options"}  # a list value sweeps these
-TRAIN_FIELDS = {"epochs", "lr", "loss", "batch_size", "optimizer", "schedule", "weight_decay", "momentum", "amp"}
-MODEL_EXTRA = {"adv", "convert_from", "convert_method", "convert_percentile", "seed", "normalize"}
-FOREIGN_KEYS = {"factory", "weights", "blackbox_weights", "time", "readout"}
-FOREIGN_CONFIG = {"timesteps", "encoding", "mean", "std"}
-SCENARIOS = ("white-box", "black-box")
-TOP_KEYS = {"name", "seed", "description", "paper", "data", "train", "models", "grid", "analyses", "max_cells"}
-DATA_KEYS = {"dataset", "root", "limit", "batch_size", "resize", "frames", "time_bins"}
-GRID_KEYS = {"targets", "attacks", "estimators", "eps", "scenarios", "cross", "params", "grad_params", "variant",
-             "amp"}
-ANALYSES_KEYS = {"spike_shuffle", "hart_gamma"}
-
-
-class ExperimentError(ValueError):
-    """A malformed experiment file: the message names the line and the key."""
-
-
-def canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def digest(obj: Any, length: int = 16) -> str:
-    return hashlib.sha1(canonical(obj).encode()).hexdigest()[:length]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model of the experiment: how to build and train it (its key is a config hash)."""
-
-    name: str
-    config: dict[str, Any]
-    train: dict[str, Any]
-    seed: int
-    adv: dict[str, Any] | None = None
-    convert_from: str | None = None
-    convert: dict[str, Any] = field(default_factory=dict)
-    normalize: bool = False
-    foreign: dict[str, Any] | None = None  # a user model: factory, weights, blackbox_weights, time, readout
-
-    def key(self, data: dict[str, Any], resolve: "Experiment") -> str:
-        base = {"config": self.config, "train": self.train, "seed": self.seed, "adv": self.adv,
-                "normalize": self.normalize, "data": {k: data.get(k) for k in ("dataset", "resize", "frames", "time_bins")}}
-        if self.foreign is not None:
-            weights = self.foreign.get("weights")
-            stat = Path(weights).stat() if weights and Path(weights).is_file() else None
-            base["foreign"] = self.foreign | {"weights_file": None if stat is None else [stat.st_size, stat.st_mtime_ns]}
-        if self.convert_from:
-            base["convert"] = {"from": resolve.models[self.convert_from].key(data, resolve), **self.convert}
-        return digest(base)
-
-    def with_seed(self, seed: int) -> "ModelSpec":
-        foreign = self.foreign
-        if foreign is not None:  # a user model's "other seed" is its separately trained black-box weights
-            foreign = {k: v for k, v in foreign.items() if k != "blackbox_weights"} | {"weights": foreign["blackbox_weights"]}
-        return ModelSpec(f"{self.name}#seed{seed}", self.config, self.train, seed, self.adv, self.convert_from,
-                         self.convert, self.normalize, foreign)
-
-    @property
-    def is_spiking(self) -> bool:
-        return self.config.get("neuron", "lif") != "relu"
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One independent unit of work: (target, source, attack, estimator, eps)."""
-
-    target: str
-    source: str
-    scenario: str
-    attack: str
-    grad: str
-    eps: float | None
-    params: dict[str, Any]
-    grad_params: dict[str, Any]
-    variant: str = ""
-    amp: str | None = None  # crafting under torch.autocast ("bf16" / "fp16"), None = full precision
-
-    @property
-    def label(self) -> str:
-        """The attack as stored and reported: ``spike-bim@uth=2`` for a grid with ``variant``."""
-        return f"{self.attack}@{self.variant}" if self.variant else self.attack
-
-    def config(self, experiment: "Experiment") -> dict[str, Any]:
-        data = experiment.data
-        config = {"target": experiment.model_key(self.target), "source": experiment.model_key(self.source),
-                  "scenario": self.scenario, "attack": self.attack, "grad": self.grad, "eps": self.eps,
-                  "params": self.params, "grad_params": self.grad_params, "variant": self.variant,
-                  "data": {k: data.get(k) for k in ("dataset", "resize", "frames", "time_bins", "limit")},
-                  "seed": experiment.seed}
-        if self.amp is not None:  # only then: full-precision cells keep the ids they always had
-            config["amp"] = self.amp
-        return config
-
-    def id(self, experiment: "Experiment") -> str:
-        return digest(self.config(experiment), 24)
-
-
-@dataclass
-class Experiment:
-    name: str
-    seed: int
-    data: dict[str, Any]
-    models: dict[str, ModelSpec]
-    cells: list[Cell]
-    analyses: dict[str, Any]
-    source_text: str = ""
-    paper: str | None = None
-    description: str = ""
-
-    def model_key(self, name: str) -> str:
-        return self.models[name].key(self.data, self)
-
-
-def attack_parameters(name: str) -> set[str]:
-    """Keyword parameters attack ``name`` takes: its own and those of the shared base class."""
-    own = set(inspect.signature(ATTACKS[name].__init__).parameters)
-    base = set(inspect.signature(Attack.__init__).parameters)
-    return (own | base) - {"self", "model", "kwargs"}
-
-
-def attack_takes_eps(name: str) -> bool:
-    return "eps" in attack_parameters(name)
-
-
-RESERVED = "#@=,"  # generated names: "snn#seed1" (black-box twin), "snn@decay=0.5,timesteps=4" (sweep member)
-MAX_CELLS = 10_000  # a larger grid needs an explicit top-level ``max_cells = N``
-SEED_LIMIT = 2 ** 63
-
-
-class _Locator:
-    """Finds the line of a key in the TOML text (good enough for messages: the table's header
-    is found first, then the key's first component that appears below it)."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-
-    def header(self, section: str, nth: int = 0) -> int | None:
-        """0-based index of the ``nth`` ``[section]`` / ``[[section]]`` header."""
-        pattern = re.compile(rf"^\s*\[\[?\s*{re.escape(section)}\s*\]\]?\s*(#.*)?$")
-        hits = [i for i, line in enumerate(self.lines) if pattern.match(line.replace('"', "").replace("'", ""))]
-        return hits[nth] if nth < len(hits) else None
-
-    def line(self, key: str, section: str | None = None, nth: int = 0) -> int | None:
-        start = 0
-        if section is not None:
-            head = self.header(section, nth)
-            if head is None:  # an inline table (data = {...}): look for the table's own key in its parent
-                parent, _, own = section.rpartition(".")
-                return self.line(own, parent or None)
-            start = head + 1
-        end = len(self.lines)
-        for i in range(start, len(self.lines)):
-            if section is not None and re.match(r"^\s*\[", self.lines[i]):
-                end = i
-                break
-        for part in reversed(key.split(".")):
-            pattern = re.compile(rf"^\s*[\"']?{re.escape(part)}[\"']?\s*=|[{{,]\s*[\"']?{re.escape(part)}[\"']?\s*=")
-            for i in range(start, end):
-                if pattern.search(self.lines[i]):
-                    return i + 1
-        return start if section is not None and start else None
-
-
-class _Checker:
-    def __init__(self, text: str, path: str) -> None:
-        self.path, self.where = path, _Locator(text)
-
-    def fail(self, key: str, message: str, section: str | None = None, nth: int = 0) -> ExperimentError:
-        line = self.where.line(key.split(".", 1)[1] if section and key.startswith(section + ".") else key, section, nth)
-        return ExperimentError(f"{self.path}:{line}: key {key!r}: {message}" if line else
-                               f"{self.path}: key {key!r}: {message}")
-
-    def table(self, value: Any, key: str, section: str | None = None, nth: int = 0) -> dict:
-        if not isinstance(value, dict):
-            raise self.fail(key, f"expected a table, got {_kind(value)}", section, nth)
-        return value
-
-    def keys(self, table: dict, allowed: set[str], where: str, section: str | None = None, nth: int = 0) -> None:
-        for key in table:
-            if key not in allowed:
-                raise self.fail(f"{where}.{key}" if where else key,
-                                f"unknown key; expected one of {', '.join(sorted(allowed))}", section, nth)
-
-    def names(self, values: Any, valid: Any, key: str, section: str | None = None, nth: int = 0) -> list:
-        values = self.strings(values, key, section, nth)
-        for v in values:
-            if v not in valid:
-                raise self.fail(key, f"unknown name {v!r}; valid: {', '.join(sorted(map(str, valid)))}", section, nth)
-        return values
-
-    def strings(self, values: Any, key: str, section: str | None = None, nth: int = 0) -> list[str]:
-        """A string or a non-empty list of strings."""
-        values = values if isinstance(values, list) else [values]
-        if not values:
-            raise self.fail(key, "empty list: the grid would have no cells", section, nth)
-        for v in values:
-            if not isinstance(v, str):
-                raise self.fail(key, f"expected a string or a list of strings, got {_kind(v)} {v!r}", section, nth)
-        return values
-
-    def integer(self, value: Any, key: str, section: str | None = None, low: int = 1, high: int | None = None) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value >= high):
-            bound = f"in [{low}, {high})" if high is not None else f">= {low}"
-            raise self.fail(key, f"expected an integer {bound}, got {_kind(value)} {value!r}", section)
-        return value
-
-    def number(self, value: Any, key: str, section: str | None = None, nth: int = 0, low: float | None = None,
-               positive: bool = False) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
-                low is not None and value < low) or (positive and value <= 0):
-            bound = " > 0" if positive else f" >= {low}" if low is not None else ""
-            raise self.fail(key, f"expected a finite number{bound}, got {_kind(value)} {value!r}", section, nth)
-        return float(value)
-
-
-def _kind(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-            dict: "a table"}.get(type(value), type(value).__name__)
-
-
-def _error_key(exc: Exception) -> str | None:
-    """The argument a library ``ValueError`` names (``"timesteps: expected ..."`` -> ``timesteps``)."""
-    head, sep, _ = str(exc).partition(":")
-    return head.strip() if sep and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", head.strip()) else None
+__all__ = ["Cell", "Experiment", "ExperimentError", "ModelSpec", "cell_gradient", "digest", "load_experiment",
+           "parse_experiment"]
 
 
 def _expand_sweeps(name: str, table: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -321,7 +97,7 @@ def _expand_sweeps(name: str, table: dict[str, Any]) -> list[tuple[str, dict[str
     return out
 
 
-def _check_train(check: _Checker, train: dict, key: str, section: str) -> None:
+def _check_train(check: Checker, train: dict, key: str, section: str) -> None:
     from ..training import TrainConfig
 
     for name in ("epochs", "batch_size"):
@@ -330,10 +106,10 @@ def _check_train(check: _Checker, train: dict, key: str, section: str) -> None:
     try:
         TrainConfig(**train)
     except (TypeError, ValueError) as exc:
-        raise check.fail(f"{key}.{_error_key(exc) or 'train'}", str(exc), section) from exc
+        raise check.fail(f"{key}.{error_key(exc) or 'train'}", str(exc), section) from exc
 
 
-def _check_data(check: _Checker, data: dict) -> None:
+def _check_data(check: Checker, data: dict) -> None:
     check.keys(data, DATA_KEYS, "data", "data")
     check.names(data["dataset"], DATASETS, "data.dataset", "data")
     if not isinstance(data["dataset"], str):
@@ -344,30 +120,10 @@ def _check_data(check: _Checker, data: dict) -> None:
     if data.get("frames") is not None and data["frames"] not in ("binary", "count"):
         raise check.fail("data.frames", f"expected 'binary' or 'count', got {data['frames']!r}", "data")
     if data.get("root") is not None and not isinstance(data["root"], str):
-        raise check.fail("data.root", f"expected a folder path, got {_kind(data['root'])}", "data")
+        raise check.fail("data.root", f"expected a folder path, got {kind(data['root'])}", "data")
 
 
-class _StandIns:
-    """Tiny models of each (neuron, encoding) kind on which every grid's attacks are built
-    once at parse time, so attack parameters, estimator parameters and their combinations
-    are checked by the real constructors before any model is trained."""
-
-    def __init__(self, sequence: bool) -> None:
-        self.sequence, self.cache = sequence, {}
-
-    def model(self, spec: ModelSpec):
-        from ..models import build_model
-
-        encoding = "spikes" if self.sequence else spec.config.get("encoding", "direct")
-        kind = (spec.config.get("neuron", "lif") if spec.is_spiking else "relu", encoding)
-        if kind not in self.cache:
-            self.cache[kind] = build_model(ModelConfig(
-                arch="small_cnn", in_channels=1, input_size=(8, 8), num_classes=10, neuron=kind[0], timesteps=2,
-                encoding=encoding, arch_options={"channels": (2, 2), "hidden": 4}))
-        return self.cache[kind]
-
-
-def _foreign_spec(check: "_Checker", name: str, table: dict[str, Any], section: str, seed: int,
+def _foreign_spec(check: "Checker", name: str, table: dict[str, Any], section: str, seed: int,
                   folder: Path) -> ModelSpec:
     """The spec of a ``factory = "file.py:function"`` model table (see the module docstring)."""
     from ..interop import READOUTS, TIMES
@@ -403,7 +159,7 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
     (user names may not hold the generated names' characters ``# @ = ,``), unknown keys,
     empty grids, attack and estimator parameters (by building each attack on a stand-in
     model), duplicate models; every error names ``file:line`` and the key."""
-    check = _Checker(text, path)
+    check = Checker(text, path)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -412,7 +168,7 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
     seed = check.integer(raw.get("seed", 0), "seed", low=0, high=SEED_LIMIT)
     for key in ("name", "description", "paper"):
         if key in raw and not isinstance(raw[key], str):
-            raise check.fail(key, f"expected a string, got {_kind(raw[key])}")
+            raise check.fail(key, f"expected a string, got {kind(raw[key])}")
     if "paper" in raw:
         from .presets import PAPERS
 
@@ -424,11 +180,25 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
     _check_data(check, data)
     from ..data import EVENT_DATASETS
 
-    stand_ins = _StandIns(data["dataset"] in EVENT_DATASETS)
+    stand_ins = StandIns(data["dataset"] in EVENT_DATASETS)
     train_defaults = dict(check.table(raw.get("train", {}), "train"))
     check.keys(train_defaults, TRAIN_FIELDS, "train", "train")
     _check_train(check, train_defaults, "train", "train")
 
+    models, sweeps = _parse_models(check, raw, data, train_defaults, seed, Path(path).parent)
+    cells = _parse_grids(check, raw, models, sweeps, stand_ins, max_cells) if "grid" in raw or "evaluate" not in raw \
+        else []
+    analyses = _parse_analyses(check, raw)
+    evaluations = parse_evaluations(check, raw, models, sweeps, data)
+    return Experiment(str(raw.get("name", Path(path).stem)), seed, data, models, cells, analyses, text,
+                      raw.get("paper"), str(raw.get("description", "")), evaluations)
+
+
+
+
+def _parse_models(check: Checker, raw: dict, data: dict, train_defaults: dict, seed: int, folder: Path
+                  ) -> tuple[dict[str, ModelSpec], dict[str, list[str]]]:
+    """The ``[models.NAME]`` tables: specs by name (sweeps expanded) and each table's members."""
     models: dict[str, ModelSpec] = {}
     model_tables = check.table(raw.get("models", {}), "models")
     if not model_tables:
@@ -442,7 +212,7 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
                              section)
         check.table(table, section, section)
         if "factory" in table:  # a user model: loaded, never trained
-            models[base_name] = _foreign_spec(check, base_name, table, section, seed, Path(path).parent)
+            models[base_name] = _foreign_spec(check, base_name, table, section, seed, folder)
             sweeps[base_name] = [base_name]
             continue
         check.keys(table, MODEL_FIELDS | TRAIN_FIELDS | MODEL_EXTRA, section, section)
@@ -463,7 +233,7 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
             try:
                 adversarial_perturbation(**adv)
             except (TypeError, ValueError) as exc:
-                raise check.fail(f"{section}.adv.{_error_key(exc) or 'adv'}", str(exc), section) from exc
+                raise check.fail(f"{section}.adv.{error_key(exc) or 'adv'}", str(exc), section) from exc
         convert = {k.removeprefix("convert_"): table[k] for k in ("convert_method", "convert_percentile") if k in table}
         if "method" in convert:
             from ..training.conversion import METHODS
@@ -483,12 +253,16 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
             try:  # validate the fields now (shape-free), so the error can name the line
                 ModelConfig(in_channels=1, input_size=(32, 32), num_classes=10, **config)
             except (TypeError, ValueError) as exc:
-                raise check.fail(f"{section}.{_error_key(exc) or 'arch'}", str(exc), section) from exc
+                raise check.fail(f"{section}.{error_key(exc) or 'arch'}", str(exc), section) from exc
             train = train_defaults | {k: t[k] for k in TRAIN_FIELDS if k in t}
             models[name] = ModelSpec(name, config, train, model_seed, adv, t.get("convert_from"), convert,
                                      t.get("normalize", False))
     for spec in models.values():
         if spec.convert_from is not None:
+            table = f"models.{spec.name.split('@')[0]}"
+            if not spec.is_spiking:  # conversion makes a spiking net: so no chain, and no cycle, of conversions
+                raise check.fail(f"{table}.convert_from", "only a spiking model is converted from an ANN; this model "
+                                 "is an ANN (neuron = \"relu\")", table)
             if spec.convert_from not in models or models[spec.convert_from].is_spiking:
                 raise check.fail(f"models.{spec.name.split('@')[0]}.convert_from",
                                  f"expected the name of an ANN model (neuron = \"relu\"), got {spec.convert_from!r}",
@@ -502,6 +276,14 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
                              "architecture, training and seed): they would be one model; remove one or give it "
                              "another seed", f"models.{base}")
         seen[key] = name
+
+    return models, sweeps
+
+
+def _parse_grids(check: Checker, raw: dict, models: dict[str, ModelSpec], sweeps: dict[str, list[str]],
+                 stand_ins: StandIns, max_cells: int) -> list[Cell]:
+    """The ``[[grid]]`` tables as cells (black-box twins added to ``models`` as needed)."""
+    model_tables = raw["models"]
 
     def model_names(values: Any, key: str, nth: int) -> list[str]:
         names = []
@@ -530,19 +312,25 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
     cells: list[Cell] = []
     grids = raw.get("grid", [])
     if not isinstance(grids, list) or not grids:
-        raise check.fail("grid", "expected one or more [[grid]] tables")
+        raise check.fail("grid", "expected one or more [[grid]] (or [[evaluate]]) tables")
     for nth, g in enumerate(grids):
         check.table(g, "grid", "grid", nth)
         check.keys(g, GRID_KEYS, "grid", "grid", nth)
         targets = model_names(g.get("targets", list(model_tables)), "grid.targets", nth)
         attacks = check.names(g.get("attacks", ["fgsm", "pgd"]), ATTACKS, "grid.attacks", "grid", nth)
         estimators = check.names(g.get("estimators", ["stbp"]), ESTIMATORS, "grid.estimators", "grid", nth)
+        eps_given = "eps" in g
         eps_values = g.get("eps", [8 / 255])
         eps_values = eps_values if isinstance(eps_values, list) else [eps_values]
         if not eps_values:
             raise check.fail("grid.eps", "empty list: the grid would have no cells", "grid", nth)
-        for e in eps_values:
-            check.number(e, "grid.eps", "grid", nth, low=0)
+        budgeted = [a for a in attacks if attack_takes_eps(a) and (eps_given or not ATTACKS[a].l0_eps)]
+        for attack in budgeted:
+            for e in eps_values:
+                cell_eps(check, attack, e, nth)
+        if not budgeted:  # no attack reads them (CW): still numbers, as ever
+            for e in eps_values:
+                check.number(e, "grid.eps", "grid", nth, low=0)
         scenarios = check.names(g.get("scenarios", ["white-box"]), SCENARIOS, "grid.scenarios", "grid", nth)
         cross = model_names(g.get("cross", []), "grid.cross", nth) if g.get("cross", []) != [] else []
         params = dict(check.table(g.get("params", {}), "grid.params", "grid", nth))
@@ -560,12 +348,12 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
                                  f"({', '.join(estimators)}); its parameters would never be used", "grid", nth)
             check.table(table, f"grid.grad_params.{grad}", "grid", nth)
         if "variant" in g and not isinstance(g["variant"], str):
-            raise check.fail("grid.variant", f"expected a string, got {_kind(g['variant'])}", "grid", nth)
+            raise check.fail("grid.variant", f"expected a string, got {kind(g['variant'])}", "grid", nth)
         variant = g.get("variant", "")
         amp = g.get("amp")
         if amp is not None and amp not in ("bf16", "fp16"):
             raise check.fail("grid.amp", f"expected \"bf16\" or \"fp16\" (leave it out for full precision), "
-                             f"got {_kind(amp)} {amp!r}", "grid", nth)
+                             f"got {kind(amp)} {amp!r}", "grid", nth)
         built: set = set()
         for target in targets:
             sources: list[tuple[str, str]] = []
@@ -574,24 +362,31 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
             if "black-box" in scenarios:
                 sources.append((seed_twin(target), "black-box"))
             sources += [(c, f"cross:{c}") for c in cross if c != target]
-            for (source, scenario), attack, eps in itertools.product(sources, attacks, eps_values):
-                if not attack_takes_eps(attack):
-                    if eps != eps_values[0]:
-                        continue  # one cell: the attack has no budget (CW)
+            for (source, scenario), attack, (k, eps) in itertools.product(sources, attacks, enumerate(eps_values)):
+                if not attack_takes_eps(attack) or (ATTACKS[attack].l0_eps and not eps_given):
+                    if k:
+                        continue  # one cell: the attack has no budget (CW), or an L0 attack given none
                     eps = None
+                else:
+                    eps = cell_eps(check, attack, eps, nth)
                 if not ATTACKS[attack].uses_gradient:
                     grads = ["none"]  # gradient-free: one cell, whatever the estimators
                 else:
                     grads = estimators if models[source].is_spiking else ["exact"]
                 for grad in grads:
                     gp = grad_params.get(grad, {})
-                    cell = Cell(target, source, scenario, attack, grad, None if eps is None else float(eps),
-                                params, gp, variant, amp)
+                    cell = Cell(target, source, scenario, attack, grad, eps, params, gp, variant, amp)
                     if len(cells) == max_cells:
                         raise check.fail("grid", f"the experiment has more than {max_cells:,} cells; set "
                                          "max_cells = N at the top of the file to run a grid this large", "grid", nth)
-                    _check_cell(check, cell, models[source], stand_ins, built, nth)
+                    check_cell(check, cell, models[source], stand_ins, built, nth)
                     cells.append(cell)
+    check_budget_units(check, cells)
+    return cells
+
+
+def _parse_analyses(check: Checker, raw: dict) -> dict[str, Any]:
+    """The ``[analyses]`` table."""
     analyses = dict(check.table(raw.get("analyses", {}), "analyses"))
     check.keys(analyses, ANALYSES_KEYS, "analyses", "analyses")
     if not isinstance(analyses.get("spike_shuffle", False), bool):
@@ -604,9 +399,8 @@ def parse_experiment(text: str, path: str = "<experiment>") -> Experiment:
             check.number(v, "analyses.hart_gamma", "analyses", positive=True)
     elif not isinstance(gammas, bool):
         raise check.fail("analyses.hart_gamma", f"expected true (the default gammas) or a list of numbers > 0, got "
-                         f"{_kind(gammas)} {gammas!r}", "analyses")
-    return Experiment(str(raw.get("name", Path(path).stem)), seed, data, models, cells, analyses, text,
-                      raw.get("paper"), str(raw.get("description", "")))
+                         f"{kind(gammas)} {gammas!r}", "analyses")
+    return analyses
 
 
 class _Resolver:
@@ -614,38 +408,6 @@ class _Resolver:
 
     def __init__(self, models: dict[str, ModelSpec]) -> None:
         self.models = models
-
-
-def _check_cell(check: _Checker, cell: Cell, source: ModelSpec, stand_ins: _StandIns, built: set, nth: int) -> None:
-    """Build the cell's attack on a stand-in of the crafting model (once per distinct setting)."""
-    from ..attacks import make_attack
-
-    spiking = source.is_spiking
-    model = stand_ins.model(source)
-    params = {k: v for k, v in cell.params.items() if k in attack_parameters(cell.attack)}
-    signature = (cell.attack, cell.grad, spiking, model.config.encoding, cell.eps, canonical(params),
-                 canonical(cell.grad_params))
-    if signature in built:
-        return
-    built.add(signature)
-    if cell.eps is not None:
-        params["eps"] = cell.eps
-    grad = cell.grad if spiking and cell.grad not in ("exact", "none") else None
-    try:
-        make_attack(cell.attack, model, grad=grad, grad_params=cell.grad_params if spiking else None, **params)
-    except (TypeError, ValueError) as exc:
-        key = _error_key(exc)
-        if key == "eps":
-            where = "grid.eps"
-        elif key == "model":  # the attack does not fit the crafting model (e.g. spike-bim on images)
-            where = "grid.attacks"
-        elif key in cell.params:
-            where = f"grid.params.{key}"
-        elif cell.grad_params and (key in cell.grad_params or key in ("grad", "grad_params", None)):
-            where = f"grid.grad_params.{cell.grad}" + (f".{key}" if key in cell.grad_params else "")
-        else:
-            where = f"grid.{key}" if key in GRID_KEYS else "grid.params"
-        raise check.fail(where, f"{cell.attack} with {cell.grad} on {source.name}: {exc}", "grid", nth) from exc
 
 
 def load_experiment(path: str | Path) -> Experiment:

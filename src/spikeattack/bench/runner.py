@@ -16,6 +16,7 @@ compute where they like and write here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -26,22 +27,19 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from ..attacks import ATTACKS, make_attack
+from ..attacks import attack_parameters, make_attack
 from ..data import ImageDataset, load_dataset
 from ..device import resolve_device
 from ..io import file_lock
 from ..models import ModelConfig, SpikingModel, build_model
-from ..training import TrainConfig, accuracy, load_checkpoint, save_checkpoint, train_model
-from .analyses import shuffles_time, spike_shuffle_accuracy
-from .evaluate import evaluate
-from .metrics import PerInput, Summary
+from ..models.footprint import check_fits
+from ..evaluation import accuracy, evaluate, event_evaluation, standard_evaluation, tune_estimator
+from ..evaluation.analyses import shuffles_time, spike_shuffle_accuracy
+from ..evaluation.metrics import PerInput, Summary
+from ..training import TrainConfig, load_checkpoint, save_checkpoint, train_model
 from .sharing import shared_groups, sharing
-from .tune import tune_estimator
-from .experiment import Cell, Experiment, ModelSpec, attack_parameters, digest
-from .store import ResultsStore
-
-STORE_NAME = "results.sqlite"
-
+from .cells import Cell, Experiment, ModelSpec, attack_eps, cell_gradient, digest, row_eps
+from ..results.store import STORE_NAME, ResultsStore
 
 @dataclass
 class RunReport:
@@ -58,15 +56,17 @@ class Runner:
                  progress: bool = True, log: Callable[[str], None] | None = None, store: bool = True) -> None:
         self.exp = experiment
         self.out = Path(out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(device)
         self.progress = progress
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
-        #: None in a worker that only computes (another process writes the store)
-        self.store = ResultsStore(self.out / STORE_NAME) if store else None
         self._data: ImageDataset | None = None
         self._models: dict[str, SpikingModel] = {}
         self.report = RunReport()
+        if store:  # the driver: every model must fit the device before a folder is made or a model built
+            self.check_models()
+        self.out.mkdir(parents=True, exist_ok=True)
+        #: None in a worker that only computes (another process writes the store)
+        self.store = ResultsStore(self.out / STORE_NAME) if store else None
 
     # ------------------------------------------------------------------ data & models
     @property
@@ -83,16 +83,28 @@ class Runner:
         return (x[:, :n] if self.data.is_sequence else x[:n]), y[:n]
 
     def model_config(self, spec: ModelSpec) -> ModelConfig:
-        c, h, w = self.data.input_shape
         config = dict(spec.config)
-        if self.data.is_sequence:
+        if self.data.is_sequence:  # the frames are the spike train: their T, whatever the table says
             config.update(encoding="spikes", timesteps=self.data.timesteps)
-        if spec.normalize:
-            x, _ = self.data.split("train")
-            dims = (0, 1, 3, 4) if self.data.is_sequence else (0, 2, 3)
-            config.update(mean=x.mean(dim=dims).tolist(), std=x.std(dim=dims).clamp_min(1e-6).tolist())
-        return ModelConfig(in_channels=c, input_size=(h, w), num_classes=self.data.num_classes,
-                           encoder_seed=spec.seed, **config)
+        return ModelConfig.for_dataset(self.data, normalize=spec.normalize, encoder_seed=spec.seed, **config)
+
+    def check_models(self) -> None:
+        """Every model the experiment trains or converts can be built for the data and fits the
+        device for training and attacking (:func:`~spikeattack.models.footprint.check_fits`),
+        checked on the meta device before anything is allocated; ``ValueError`` naming the model
+        table (``models.NAME``) otherwise. A user's model (``factory``) is the user's to size."""
+        for name, spec in self.exp.models.items():
+            if spec.foreign is not None:
+                continue
+            table = f"models.{name.split('#')[0].split('@')[0]}"
+            where = table if name == table.removeprefix("models.") else f"{table} ({name})"
+            try:
+                config = self.model_config(spec)
+                batch = max(int(spec.train.get("batch_size", 64)), self.batch_size)
+                check_fits(config, self.device, batch=batch, gradient=True, origin=where)
+            except ValueError as exc:
+                message = str(exc)
+                raise ValueError(message if message.startswith(where) else f"{where}: {message}") from exc
 
     def model(self, name: str) -> SpikingModel:
         """The trained model ``name``: from the cache folder, or trained (or converted) now."""
@@ -112,7 +124,7 @@ class Runner:
                     self._verify_cached(path, name, key, model, meta)
                 else:
                     model, meta = self._build(spec)
-                    save_checkpoint(path, model, meta | {"cache_key": key})
+                    save_checkpoint(model, path, meta | {"cache_key": key})
                     self.report.models_trained.append(name)
         if self.store is not None:
             self.store.put_model(key, self.exp.name, name, str(path), model.config.to_dict(),
@@ -178,12 +190,10 @@ class Runner:
         # parse_experiment already refused keys that no attack of the grid takes
         params = {k: v for k, v in cell.params.items() if k in attack_parameters(cell.attack)}
         if cell.eps is not None:
-            params["eps"] = cell.eps
+            params["eps"] = attack_eps(cell, self.elements)
 
         def factory(model: SpikingModel):
-            grad = cell.grad if model.is_spiking and cell.grad not in ("exact", "none") else None
-            grad_params = cell.grad_params if model.is_spiking else None
-            return make_attack(cell.attack, model, grad=grad, grad_params=grad_params,
+            return make_attack(cell.attack, model, **cell_gradient(cell, model.is_spiking),
                                **({"seed": self.exp.seed} | params))
 
         return factory
@@ -196,9 +206,14 @@ class Runner:
             start, stop = inputs
             x, y = (x[:, start:stop] if self.data.is_sequence else x[start:stop]), y[start:stop]
         start_time = time.perf_counter()
-        summary, per = evaluate(target, (x, y), self.attack_factory(cell), None if source is target else source,
-                                seed=self.exp.seed, batch_size=self.batch_size, amp=cell.amp)
-        return summary, per, time.perf_counter() - start_time
+        result = evaluate(target, (x, y), self.attack_factory(cell), None if source is target else source,
+                          seed=self.exp.seed, batch_size=self.batch_size, amp=cell.amp, keep_examples=False)
+        return result.summary, result.per_input, time.perf_counter() - start_time
+
+    @property
+    def elements(self) -> int | None:
+        """Elements of one event input (``T*C*H*W``: what an L0 budget counts); None for images."""
+        return self.data.timesteps * math.prod(self.data.input_shape) if self.data.is_sequence else None
 
     @property
     def batch_size(self) -> int:
@@ -211,15 +226,17 @@ class Runner:
             extra.pop(key, None)
         config = extra.pop("config")
         metrics = dataclasses.replace(summary, extra=extra).to_dict()
+        events = {"elements": self.elements} if per.flips is not None else {}  # what an L0 eps counts
+        per_input = {"label": per.label.tolist(), "clean_pred": per.clean_pred.tolist(),
+                     "adv_pred": per.adv_pred.tolist(), "target": None if per.target is None else per.target.tolist(),
+                     "vanishing": per.vanishing.tolist()}
+        if per.flips is not None:
+            per_input["flips"] = per.flips.tolist()
         return {"experiment": self.exp.name, "target": cell.target, "source": cell.source,
-                "scenario": cell.scenario, "attack": cell.label, "grad": cell.grad, "eps": cell.eps,
-                "config": cell.config(self.exp) | {"attack_config": config},
-                "metrics": metrics,
-                "per_input": {"label": per.label.tolist(), "clean_pred": per.clean_pred.tolist(),
-                              "adv_pred": per.adv_pred.tolist(),
-                              "target": None if per.target is None else per.target.tolist(),
-                              "vanishing": per.vanishing.tolist()},
-                "seconds": seconds}
+                "scenario": cell.scenario, "attack": cell.label, "grad": cell.grad,
+                "eps": row_eps(cell, self.elements),
+                "config": cell.config(self.exp) | {"attack_config": config} | events,
+                "metrics": metrics, "per_input": per_input, "seconds": seconds}
 
     def run_cell(self, cell: Cell) -> dict:
         return self.cell_row(cell, *self.compute_cell(cell))
@@ -235,6 +252,8 @@ class Runner:
             cid = cell.id(self.exp)
             if int(cid, 16) % count != index:
                 continue
+            if cid not in finished and self.store.adopt("cells", cell.legacy_id(self.exp), cid, self.exp.name):
+                finished.add(cid)  # written by 0.1.0, whose ids lacked the experiment's name
             if cid in finished:
                 self.report.skipped += 1
             else:
@@ -254,10 +273,48 @@ class Runner:
                         self.report.computed += 1
                     bar.update()
         bar.close()
+        self.run_evaluations(shard)
         if shard[0] == 0:
             self.run_analyses()
         self.report.seconds = time.perf_counter() - start
         return self.report
+
+    def run_evaluations(self, shard: tuple[int, int] = (0, 1)) -> None:
+        """The experiment's ``[[evaluate]]`` evaluations (this shard's, skipped when stored): the standard
+        evaluation on images, the event evaluation (L0) on event frames; on the first ``limit`` test
+        inputs, the same ones the grid attacks, so the report can compare the two per input."""
+        index, count = shard
+        for spec in self.exp.evaluations:
+            eid = spec.id(self.exp)
+            if int(eid, 16) % count != index or self.store.has_evaluation(eid):
+                continue
+            model = self.model(spec.target)
+            x, y = self.test_inputs()
+            if spec.limit is not None:
+                x, y = (x[:, :spec.limit] if self.data.is_sequence else x[:spec.limit]), y[:spec.limit]
+            device = next(model.parameters()).device
+            progress = (lambda line: self.log(f"  {line}")) if self.progress else False
+            if self.data.is_sequence:
+                self.log(f"event evaluation ({spec.version}, L0, eps={spec.eps}{', minimal' if spec.minimal else ''}) "
+                         f"of {spec.target} on {len(y)} inputs")
+                result = event_evaluation(model, x.to(device), y.to(device), eps=spec.eps, version=spec.version,
+                                          seed=self.exp.seed, batch_size=self.batch_size, minimal=spec.minimal,
+                                          progress=progress)
+            else:
+                self.log(f"standard evaluation ({spec.version}, {spec.norm}, eps={spec.eps:g}) of {spec.target} "
+                         f"on {len(y)} inputs")
+                result = standard_evaluation(model, x.to(device), y.to(device), eps=spec.eps, norm=spec.norm,
+                                             version=spec.version, seed=self.exp.seed, train_data=self.data,
+                                             batch_size=self.batch_size, progress=progress)
+            self.store.put_evaluation(eid, self.exp.name, spec.target, result.to_dict())
+
+    def analysis_id(self, what: dict) -> str:
+        """The id of an analysis of this experiment (its name included, as in cell ids); one stored
+        under the id of 0.1.0 (without the name) by this experiment is adopted."""
+        aid = digest(what | {"experiment": self.exp.name})
+        if not self.store.has_analysis(aid):
+            self.store.adopt("analyses", digest(what), aid, self.exp.name)
+        return aid
 
     def run_analyses(self) -> None:
         """Analyses named in the experiment's ``[analyses]`` table (skipped when stored).
@@ -273,7 +330,8 @@ class Runner:
             for name, spec in self.exp.models.items():
                 if not spec.is_spiking or "#seed" in name:
                     continue
-                aid = digest({"kind": "hart_gamma", "model": self.exp.model_key(name), "values": values, "eps": eps})
+                aid = self.analysis_id({"kind": "hart_gamma", "model": self.exp.model_key(name), "values": values,
+                                        "eps": eps})
                 if self.store.has_analysis(aid):
                     continue
                 model = self.model(name)
@@ -287,7 +345,8 @@ class Runner:
             for name, spec in self.exp.models.items():
                 if not spec.is_spiking or "#seed" in name:
                     continue
-                aid = digest({"kind": "spike_shuffle", "model": self.exp.model_key(name), "seed": self.exp.seed})
+                aid = self.analysis_id({"kind": "spike_shuffle", "model": self.exp.model_key(name),
+                                        "seed": self.exp.seed})
                 if self.store.has_analysis(aid):
                     continue
                 if not shuffles_time(self.model(name)):

@@ -21,10 +21,9 @@ import contextlib
 import json
 from typing import ContextManager, Sequence, TypeVar
 
-from ..attacks import ATTACKS
+from ..attacks import ATTACKS, attack_parameters
 from ..gradients import make_estimator, shared_forward
-from ..gradients.shared import adaptive
-from .experiment import Cell, attack_parameters
+from .cells import Cell
 
 T = TypeVar("T")
 
@@ -33,7 +32,8 @@ def eps_shared(cell: Cell) -> bool:
     """Whether the first gradient of the cell's attack is the same for every eps."""
     takes = attack_parameters(cell.attack)
     params = {k: v for k, v in cell.params.items() if k in takes}
-    return "eps" in ATTACKS[cell.attack].first_gradient_ignores(params)
+    cls = ATTACKS[cell.attack]
+    return cls.uses_gradient and "eps" in cls.first_gradient_ignored(params)
 
 
 def group_key(cell: Cell) -> str:
@@ -62,7 +62,7 @@ def sharing(cells: Sequence[Cell]) -> ContextManager:
             continue
         est = make_estimator(cell.grad, **(cell.grad_params or {}))
         desc = json.dumps(est.describe(), sort_keys=True)
-        if desc not in seen and not adaptive(est):
+        if desc not in seen and not est.stateful:
             seen.add(desc)
             estimators[f"{len(estimators)}:{est.name}"] = est
     return shared_forward(estimators) if len(cells) >= 2 and estimators else contextlib.nullcontext()

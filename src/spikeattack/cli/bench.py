@@ -6,7 +6,8 @@ import argparse
 import os
 
 from ..bench.experiment import load_experiment
-from ..bench.runner import STORE_NAME, Runner
+from ..bench.runner import Runner
+from ..results.store import STORE_NAME
 from ..io import check_output_dir
 from .common import add_output_args, emit, info
 
@@ -55,9 +56,14 @@ def execute(experiment, args: argparse.Namespace) -> dict:
     if getattr(args, "ray", None) is not None:
         from ..bench.distributed import RayRunner
 
-        runner = RayRunner(experiment, args.out, address=None if args.ray == "local" else args.ray,
-                           num_cpus=args.ray_cpus, device=args.device, chunk=args.chunk, progress=not args.quiet,
-                           log=lambda m: info(args, m))
+        try:
+            runner = RayRunner(experiment, args.out, address=None if args.ray == "local" else args.ray,
+                               num_cpus=args.ray_cpus, device=args.device, chunk=args.chunk, progress=not args.quiet,
+                               log=lambda m: info(args, m))
+        except ValueError as exc:  # name the flag, not the Python argument
+            name, sep, rest = str(exc).partition(":")
+            flag = {"address": "--ray", "num_cpus": "--ray-cpus", "chunk": "--chunk", "device": "--device"}.get(name)
+            raise ValueError(f"{flag}:{rest}" if sep and flag else str(exc)) from exc
     elif args.ray_cpus is not None or args.chunk is not None:
         raise ValueError("--ray-cpus/--chunk: only with --ray")
     else:
@@ -74,18 +80,17 @@ def execute(experiment, args: argparse.Namespace) -> dict:
     if getattr(args, "ray", None) is not None:
         result["ray_startup_seconds"] = round(runner.startup_seconds, 1)
     if not args.no_report and args.shard[0] == 0:
-        from ..bench.report import write_report
+        from ..results.report import write_report
 
         paths = write_report(os.path.join(args.out, STORE_NAME), args.out, experiment=experiment.name)
-        result["report"] = {k: str(v) for k, v in paths.items()} if isinstance(paths, dict) else str(paths)
+        result["report"] = {k: str(v) for k, v in paths.items()}
     return result
 
 
 def run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment)
     result = execute(experiment, args)
-    where = result.get("report", {})
-    where = where.get("markdown", where) if isinstance(where, dict) else where
-    emit(args, result, f"{result['computed']} cells computed, {result['skipped']} already finished "
+    where = result.get("report", {}).get("markdown")
+    emit(args, "bench", result, f"{result['computed']} cells computed, {result['skipped']} already finished "
                        f"({result['seconds']} s); results in {result['store']}" + (f"; report: {where}" if where else ""))
     return 0

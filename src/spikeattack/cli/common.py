@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
-import os
 import sys
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -57,6 +57,47 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
 SEED_LIMIT = 2 ** 63  # torch and numpy seeds are 64-bit
 
 
+def budget(text: str) -> float | str:
+    """A budget on the command line: a number (``0.1``), a fraction (``8/255``) or, for the L0
+    budgets of event inputs, a percentage of the elements (``1%``, kept as text). Which kind
+    the command takes is checked once the threat model is known (:func:`l0_budget`,
+    :func:`image_budget`)."""
+    if text.strip().endswith("%"):
+        return text.strip()  # checked with the flag's name by l0_budget, once the threat model is known
+    head, sep, tail = text.partition("/")
+    try:
+        value = float(head) / float(tail) if sep else float(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a number, a fraction such as 8/255 or a percentage such as 1%, "
+                                         f"got {text!r}") from None
+    return value  # finite (check_common_args) and in range (the library, naming the argument)
+
+
+def l0_budget(value: float | str | None, flag: str = "--eps") -> int | str | None:
+    """An L0 budget from :func:`budget`: a whole count of elements (``64``) or a percentage
+    (``"1%"``); ``ValueError`` naming ``flag`` otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        from ..attacks.threat import Budget
+
+        try:
+            return Budget.parse(value, flag).describe()
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+    if math.isfinite(value) and value >= 0 and float(value).is_integer():
+        return int(value)
+    raise ValueError(f"{flag}: an L0 budget is a count of elements (64) or a percentage of them (1%), got {value:g}")
+
+
+def image_budget(value: float | str | None, flag: str = "--eps") -> float | None:
+    """A pixel budget from :func:`budget`; a percentage (an L0 budget) is refused naming ``flag``."""
+    if isinstance(value, str):
+        raise ValueError(f"{flag}: {value} is an L0 budget (a share of the elements of event frames); a pixel budget "
+                         "is a number or a fraction such as 8/255")
+    return value
+
+
 def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
@@ -68,10 +109,14 @@ def check_common_args(args: argparse.Namespace) -> None:
     if seed is not None and not 0 <= seed < SEED_LIMIT:
         raise ValueError(f"--seed: expected an integer in [0, 2**63), got {seed}")
     for dest in ("batch_size", "threads", "limit", "limit_train", "epochs", "calibration", "timesteps",
-                 "time_extend", "eot", "steps", "restarts", "time_bins", "resize", "adv_steps"):
+                 "time_extend", "eot", "steps", "restarts", "time_bins", "resize", "adv_steps", "chunk", "ray_cpus"):
         value = getattr(args, dest, None)
         if value is not None and value < 1:
             raise ValueError(f"{_flag(dest)}: expected an integer >= 1, got {value}")
+    for dest in ("eps", "adv_eps"):  # a NaN budget would compare false everywhere: a filter that matches all
+        value = getattr(args, dest, None)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{_flag(dest)}: expected a finite number, got {value}")
     width = getattr(args, "width", None)
     if width is not None and not (math.isfinite(width) and width > 0):
         raise ValueError(f"--width: expected a finite number > 0, got {width}")
@@ -100,57 +145,54 @@ def pick_device(name: str | None) -> torch.device:
         raise ValueError(f"--{exc}") from None
 
 
-def available_memory(device: torch.device) -> int:
-    """Free bytes on ``device``: the GPU's free memory, or the host's ``MemAvailable``."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - unknown platform: no estimate
-        return 1 << 62
-
-
 def check_memory(config, device: torch.device, *, batch: int, timesteps: int | None = None, gradient: bool,
-                 flags: dict[str, bool]) -> None:
+                 flags: dict[str, bool], origin: str | None = None) -> None:
     """Refuse, before allocating anything, a run whose lower-bound memory exceeds what ``device``
-    has free. ``flags`` maps each size flag (``--width``, ``--timesteps``, ``--batch-size``,
-    ``--time-extend``) to whether the user set it; the message names those set."""
+    has free (:func:`spikeattack.models.footprint.check_fits`). ``flags`` maps each size flag
+    (``--width``, ``--timesteps``, ``--batch-size``, ``--time-extend``) to whether the user set
+    it; the message names those set, else ``origin`` (the checkpoint the config came from)."""
     from ..models import ARCHS
-    from ..models.footprint import footprint
+    from ..models.footprint import check_fits
 
     if config.arch not in ARCHS:  # a user's model (--factory): built already, its size is not ours to estimate
         return
-    size = footprint(config)
-    free = available_memory(device)
-    steps = timesteps if timesteps is not None else (config.timesteps if config.is_spiking else 1)
-    params = size.parameter_bytes() * (4 if gradient else 1)  # weights, gradients, two Adam moments
-    acts = (size.gradient_bytes if gradient else size.inference_bytes)(steps, batch)
-    if params + acts <= free:
-        return
-    named = [flag for flag, given in flags.items() if given] or ["--batch-size"]
-    if params > free:
-        named = [f for f in named if f == "--width"] or named
-    per_step = size.activations if gradient else size.widest
-    raise ValueError(f"{'/'.join(named)}: the run needs at least {_gib(params + acts)} "
-                     f"({size.parameters:,} parameters, T={steps} x batch {batch} x {per_step:,} activations per step) but {device} has "
-                     f"{_gib(free)} free; reduce {' or '.join(named)}")
+    check_fits(config, device, batch=batch, timesteps=timesteps, gradient=gradient, flags=flags, origin=origin)
 
 
-def _gib(n: int) -> str:
-    return f"{n / 2 ** 30:,.1f} GiB"
+def error_line(exc: BaseException) -> str:
+    """The one-line message of an expected error."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        message = f"{exc.filename}: {exc.strerror}"  # e.g. "x.pt: No space left on device; nothing was written"
+    else:
+        message = str(exc)
+    message = " ".join(message.split()) or type(exc).__name__
+    if isinstance(exc, torch.OutOfMemoryError):
+        message = f"--batch-size: out of memory ({message}); reduce --batch-size or --timesteps"
+    return message
 
 
-def emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
-    """JSON object on stdout with ``--json``; the human summary otherwise."""
+@contextlib.contextmanager
+def naming(names: dict[str, str]) -> Iterator[None]:
+    """Inside the block, a ``ValueError`` about a library argument in ``names`` (``model``,
+    ``target``) names what the user gave instead (``checkpoint 'm.pt'``, ``--source 'x.pt'``)."""
+    try:
+        yield
+    except ValueError as exc:
+        name, sep, rest = str(exc).partition(":")
+        which = names.get(name) if sep else None
+        if which is None:
+            raise
+        raise ValueError(f"{which}:{rest}") from exc
+
+
+def emit(args: argparse.Namespace, kind: str, result: dict[str, Any], text: str) -> None:
+    """With ``--json``, ``result`` as the versioned object of ``kind`` on stdout (one line;
+    :func:`spikeattack.cli.schemas.envelope`: schema name, version, rounded floats, norms spelled
+    ``Linf``/``L2``/``L0``); the human summary ``text`` otherwise."""
     if args.json:
-        json.dump(result, sys.stdout)
+        from .schemas import envelope
+
+        json.dump(envelope(kind, result), sys.stdout, allow_nan=False)
         sys.stdout.write("\n")
     else:
         print(text)
@@ -172,20 +214,12 @@ def add_factory_args(parser: argparse.ArgumentParser) -> None:
                         "load the weights file given as the checkpoint into it (weights_only). This RUNS that code: "
                         "use only code you trust. Needs --dataset (input shape and classes) and the time steps")
     if not any("--timesteps" in a.option_strings for a in parser._actions):
-        g.add_argument("--timesteps", "-T", type=int, default=None, help="with --factory: the model's time steps")
+        g.add_argument("--timesteps", "-T", type=int, default=None,
+                       help="with --factory or --source-factory: the user model's time steps")
     g.add_argument("--time", default=None, choices=TIMES,
-                   help="with --factory: who runs the time loop (default: detected from the neurons)")
-    g.add_argument("--readout", default=None, choices=READOUTS, help="with --factory: logits from the output "
-                   "(default: mean over time)")
+                   help="with --factory: who runs the time loop (default: decided by running the network on a probe "
+                        "batch; given, it is checked there)")
+    g.add_argument("--readout", default=None, choices=READOUTS, help="with --factory: how the output becomes logits "
+                   "(default: decided on the probe batch, like --time)")
     g.add_argument("--encoding", default=None, help="with --factory: input encoding (default: direct; spikes for "
                    "event data)")
-
-
-def load_user_model(args: argparse.Namespace, factory: str, weights: str, data, device: torch.device):
-    """The ``--factory`` model with ``weights``, shaped for ``data``."""
-    from ..interop import load_foreign_model
-
-    encoding = args.encoding or ("spikes" if data.is_sequence else None)
-    return load_foreign_model(factory, weights, timesteps=args.timesteps, input_shape=tuple(data.input_shape),
-                              num_classes=data.num_classes, time=args.time, readout=args.readout,
-                              encoding=encoding, device=device)

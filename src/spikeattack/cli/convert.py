@@ -8,11 +8,14 @@ import os
 import torch
 
 from ..neurons import RESETS
-from ..training import accuracy, read_checkpoint, save_checkpoint
+from ..evaluation import accuracy
+from ..training import read_checkpoint, save_checkpoint
 from ..training.conversion import METHODS, convert_ann_to_snn
 from ..io import check_output_file
-from .common import add_data_args, add_output_args, check_memory, emit, info
-from .evaluate import EVAL_BATCH, load_model_and_data
+from .common import add_data_args, add_output_args, check_memory, emit, info, naming
+from .evaluate import EVAL_BATCH
+from .loading import load_model_and_data
+from .schemas import accuracy_fields
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,10 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     stem, _ = os.path.splitext(args.checkpoint)
-    out = args.out or f"{stem}-if-T{args.timesteps}.pt"
+    out = args.out if args.out is not None else f"{stem}-if-T{args.timesteps}.pt"
     # before any work: never a folder, a read-only place, or the ANN itself (convert a.pt --out a.pt)
     check_output_file(out, "--out", inputs=[args.checkpoint])
-    ann, data, device, _ = load_model_and_data(args)
+    ann, data, device, options = load_model_and_data(args)
     if ann.is_spiking:
         raise ValueError(f"checkpoint: {args.checkpoint!r} holds a spiking model (neuron={ann.config.neuron!r}); "
                          "convert an ANN trained with 'spikeattack train --ann'")
@@ -73,18 +76,21 @@ def run(args: argparse.Namespace) -> int:
     x, y = data.test_x, data.test_y
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
-    ann_acc = accuracy(ann, x, y, progress=not args.quiet)
-    snn_acc = accuracy(snn, x, y, progress=not args.quiet)
+    with naming({"model": f"checkpoint {args.checkpoint!r}"}):
+        ann_acc = accuracy(ann, x, y, progress=not args.quiet)
+    with naming({"model": f"the SNN converted from {args.checkpoint!r} (try --method percentile)"}):
+        snn_acc = accuracy(snn, x, y, progress=not args.quiet)
     metadata = {"dataset": data.name, "resize": resize, "source_ann": os.fspath(args.checkpoint),
                 "conversion": conversion | {"calibration_seed": args.seed},
                 "ann_test_accuracy": ann_acc, "test_accuracy": snn_acc}
-    save_checkpoint(out, snn, metadata)
+    save_checkpoint(snn, out, metadata)
     info(args, f"lambdas per layer: {', '.join(f'{v:.4g}' for v in conversion['lambdas'])}")
-    result = {"checkpoint": out, "source_ann": os.fspath(args.checkpoint), "dataset": data.name, "n": len(y),
-              "timesteps": args.timesteps, "method": args.method,
+    result = {"checkpoint": out, "ann_checkpoint": os.fspath(args.checkpoint), "dataset": data.name,
+              "data_options": options, "n": len(y), **accuracy_fields(snn_acc, len(y)),
+              **accuracy_fields(ann_acc, len(y), prefix="ann_"), "timesteps": args.timesteps, "method": args.method,
               "percentile": conversion["percentile"], "reset": args.reset, "calibration": len(calibration),
-              "lambdas": conversion["lambdas"], "ann_accuracy": ann_acc, "snn_accuracy": snn_acc}
-    emit(args, result, f"ANN clean accuracy {ann_acc:.4f}; converted SNN (T={args.timesteps}, {args.method}, "
+              "lambdas": conversion["lambdas"]}
+    emit(args, "convert", result, f"ANN clean accuracy {ann_acc:.4f}; converted SNN (T={args.timesteps}, {args.method}, "
                        f"{args.reset} reset) clean accuracy {snn_acc:.4f} on {len(y)} {data.name} test images; "
                        f"checkpoint written to {out}")
     return 0

@@ -13,11 +13,11 @@ import os
 
 from ..bench.experiment import parse_experiment
 from ..bench.presets import preset_text
-from ..bench.report import report_headline
-from ..bench.runner import STORE_NAME
+from ..results.report import report_headline, report_quotes
+from ..results.store import STORE_NAME
 from .bench import add_run_args, execute
 from .common import emit
-from .report import headline_line
+from .report import headline_line, quote_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,12 +33,16 @@ def run(args: argparse.Namespace) -> int:
     experiment = parse_experiment(preset_text("demo"), "demo.toml")
     result = execute(experiment, args)
     report = result.get("report", {})
-    where = report.get("html") or report.get("markdown") if isinstance(report, dict) else report
+    where = report.get("html") or report.get("markdown")
     headline = report_headline(os.path.join(args.out, STORE_NAME), experiment.name)
-    result["headline"] = headline
+    quoted = [q for q in report_quotes(os.path.join(args.out, STORE_NAME), experiment.name) if q["source"] != "grid worst case"]
+    result["headline"], result["quote"] = headline, quoted
     lines = [f"{result['computed']} cells computed, {result['skipped']} already finished ({result['seconds']} s)."]
-    lines.append("robust accuracy, per-input worst case over every white-box attack and estimator [95% CI]:")
+    if quoted:
+        lines.append("the number to quote: the standard evaluation [95% CI]:")
+        lines += [f"  {quote_line(q)}" for q in quoted]
+    lines.append("grid: robust accuracy, per-input worst case over every white-box attack and estimator [95% CI]:")
     lines += [f"  {headline_line(h)}" for h in headline]
     lines.append(f"Report: {where}")
-    emit(args, result, "\n".join(lines))
+    emit(args, "demo", result, "\n".join(lines))
     return 0

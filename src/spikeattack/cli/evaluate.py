@@ -1,25 +1,31 @@
-"""``spikeattack eval`` (alias ``evaluate``): clean accuracy of a checkpoint, or with ``--version`` the standard evaluation."""
+"""``spikeattack eval`` (alias ``evaluate``): clean accuracy of a checkpoint, or with ``--version`` the standard
+evaluation (images) / with ``--norm L0`` the event evaluation (event frames, :mod:`.events`)."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..data import load_dataset
-from ..training import accuracy, load_checkpoint
-from .common import (add_data_args, add_factory_args, add_output_args, check_memory, data_kwargs, emit,
-                     load_user_model, pick_device)
+from ..evaluation import accuracy
+from .common import add_data_args, add_factory_args, add_output_args, budget, check_memory, emit, image_budget, naming
+from ..results.output import norm_name
+from .loading import load_model_and_data
+from .evaluation_fields import evaluation_line, standard_fields
+from .schemas import accuracy_fields
 
 EVAL_BATCH = 256  # accuracy()'s batch size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", aliases=["evaluate"],
-                       help="clean accuracy of a checkpoint, or with --version the standard robustness evaluation",
+                       help="clean accuracy of a checkpoint, or with --version the standard robustness evaluation "
+                            "(event frames: --norm L0)",
                        description="Print the clean test accuracy of a checkpoint; with --version, run the standard "
                                    "evaluation (a fixed cascade of attacks x gradient estimators, per-input worst "
-                                   "case, 95%% Clopper-Pearson interval). "
+                                   "case, 95% Clopper-Pearson interval); on event frames with --norm L0, the event "
+                                   "evaluation (SDA and spike-BIM under an L0 budget, the same output). "
                                    "Examples: spikeattack eval runs/models/digits-small_cnn-lif-seed0.pt; "
-                                   "spikeattack evaluate model.pt --eps 0.1 --version standard --json")
+                                   "spikeattack evaluate model.pt --eps 0.1 --version standard --json; "
+                                   "spikeattack evaluate ev.pt --norm L0 --eps 1% --json")
     p.add_argument("checkpoint", help="path written by 'spikeattack train' (with --factory: the weights file)")
     add_data_args(p, default=None)
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N test images only")
@@ -29,90 +35,78 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--version", default=None, choices=("standard", "plus", "rand"),
                    help="run the standard robustness evaluation (plus: more iterations, restarts and targets; "
                         "rand: EOT for stochastic models); without it, clean accuracy only")
-    p.add_argument("--eps", type=float, default=None, help="perturbation budget in pixel units (with --version)")
-    p.add_argument("--norm", default="Linf", type=str.lower, choices=("linf", "l2"),
-                   help="threat model of the standard evaluation: Linf or L2 (default: Linf)")
+    p.add_argument("--eps", type=budget, default=None,
+                   help="budget of the evaluation: in pixel units for Linf/L2, e.g. 0.1 or 8/255; under L0 a count of "
+                        "elements, e.g. 64, or a percentage of them, e.g. 1%%")
+    p.add_argument("--norm", default=None, type=str.lower, choices=("linf", "l2", "l0"),
+                   help="threat model: Linf or L2 for images (default: Linf); L0 (elements changed) for event frames, "
+                        "which runs the event evaluation (SDA and spike-BIM cascade; the default for event models "
+                        "with --version)")
+    p.add_argument("--minimal", action="store_true",
+                   help="event evaluation: run every stage without a budget and report each input's minimal flips "
+                        "(robust accuracy still at --eps; without --eps at 100%% of the elements)")
     p.add_argument("--seed", type=int, default=0, help="seed of random starts, targets and encoder noise")
     add_output_args(p)
     p.set_defaults(func=run)
 
 
-def load_model_and_data(args: argparse.Namespace):
-    """The checkpoint's model on the chosen device, its dataset (defaults from the checkpoint;
-    another dataset only with ``--other-dataset``), the device and the dataset options used."""
-    device = pick_device(args.device)
-    factory = getattr(args, "factory", None)  # commands without the --factory options (convert) have none
-    unused = [f"--{k}" for k in ("time", "readout", "encoding") if getattr(args, k, None) is not None]
-    if getattr(args, "command", None) == "attack" and args.timesteps is not None:
-        unused.append("--timesteps")
-    if unused and not factory:
-        raise ValueError(f"{unused[0]}: only used with --factory (a checkpoint carries its own)")
-    if factory:
-        if args.dataset is None:
-            raise ValueError("--dataset: a --factory model does not name its dataset; pass --dataset")
-        options = data_kwargs(args)
-        data = load_dataset(args.dataset, args.data_root, **options)
-        return load_user_model(args, factory, args.checkpoint, data, device), data, device, options
-    model, meta = load_checkpoint(args.checkpoint, map_location=device)
-    name = args.dataset or meta.get("dataset")
-    if name is None:
-        raise ValueError("--dataset: the checkpoint does not name its dataset; pass --dataset")
-    trained_on = meta.get("dataset")
-    if trained_on is not None and name != trained_on and not getattr(args, "other_dataset", False):
-        raise ValueError(f"--dataset: the checkpoint was trained on {trained_on}, not {name}; pass --other-dataset "
-                         "to use it on another dataset of the same input shape anyway")
-    options = data_kwargs(args, meta, same_dataset=name == trained_on)
-    data = load_dataset(name, args.data_root, **options)
-    if tuple(data.input_shape) != model.input_shape or data.num_classes != model.num_classes:
-        raise ValueError(f"--dataset: {name} has inputs {tuple(data.input_shape)} and {data.num_classes} classes; "
-                         f"the model expects {model.input_shape} and {model.num_classes}")
-    return model, data, device, options
-
-
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "version", None) is None and getattr(args, "eps", None) is not None:
-        raise ValueError("--eps: only used with --version (the standard evaluation)")
+    evaluation = args.version is not None or args.norm == "l0" or args.minimal
+    if not evaluation and args.eps is not None:
+        raise ValueError("--eps: only used with --version (the standard evaluation) or --norm L0 (the event "
+                         "evaluation)")
+    if not evaluation and args.norm is not None:
+        raise ValueError("--norm: only used with --version (the standard evaluation) or L0 (the event evaluation)")
     model, data, device, options = load_model_and_data(args)
     if args.timesteps is not None and not model.is_spiking:
         raise ValueError("--timesteps: the checkpoint holds an ANN, which has no time steps")
+    if evaluation:
+        from .events import check_event_norm_flags
+
+        check_event_norm_flags(args, model)  # --norm / --minimal against the model's inputs
     if not args.factory:
         check_memory(model.config, device, batch=EVAL_BATCH, timesteps=args.timesteps, gradient=False,
-                     flags={"--timesteps": args.timesteps is not None})
+                     flags={"--timesteps": args.timesteps is not None}, origin=f"checkpoint {args.checkpoint!r}")
     x, y = data.test_x, data.test_y
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
-    if getattr(args, "version", None) is not None:
-        return run_standard(args, model, data, x, y)
-    if args.timesteps is not None and not args.factory:
-        with model.override_timesteps(args.timesteps):
+    with naming({"model": f"checkpoint {args.checkpoint!r}", "target": f"checkpoint {args.checkpoint!r}"}):
+        if evaluation and args.norm == "l0":
+            from .events import run_event_evaluation
+
+            return run_event_evaluation(args, model, data, options, x, y)
+        if evaluation:
+            return run_standard(args, model, data, options, x, y)
+        if args.timesteps is not None and not args.factory:
+            with model.override_timesteps(args.timesteps):
+                acc = accuracy(model, x, y, progress=not args.quiet)
+        else:
             acc = accuracy(model, x, y, progress=not args.quiet)
-    else:
-        acc = accuracy(model, x, y, progress=not args.quiet)
     result = {"checkpoint": args.checkpoint, "dataset": data.name, "data_options": options,
-              "n": len(y), "timesteps": model.timesteps
-              if args.timesteps is None else args.timesteps, "clean_accuracy": acc}
-    emit(args, result, f"clean accuracy {acc:.4f} on {len(y)} {data.name} test images")
+              "timesteps": model.timesteps if args.timesteps is None else args.timesteps, "n": len(y),
+              **accuracy_fields(acc, len(y))}
+    emit(args, "eval", result, f"clean accuracy {acc:.4f} on {len(y)} {data.name} test images")
     return 0
 
 
-def run_standard(args: argparse.Namespace, model, data, x, y) -> int:
+def run_standard(args: argparse.Namespace, model, data, options: dict, x, y) -> int:
     """``evaluate --version``: the standard evaluation on the (limited) test split."""
     from ..data.base import to_float
     from ..evaluation import standard_evaluation
     from .common import info
 
-    if args.eps is None:
+    eps = image_budget(args.eps)
+    if eps is None:
         raise ValueError("--eps: the standard evaluation needs a budget, e.g. --eps 0.1")
-    if args.timesteps is not None:
-        raise ValueError("--timesteps: not supported with --version (evaluate the model as trained)")
+    if args.timesteps is not None and not args.factory:
+        raise ValueError("--timesteps: not supported with --version (evaluate the model as trained; with --factory "
+                         "it gives the model's own time steps)")
     device = next(model.parameters()).device
     x = to_float(x).to(device)
-    result = standard_evaluation(model, x, y.to(device), eps=args.eps, norm=args.norm, version=args.version,
+    result = standard_evaluation(model, x, y.to(device), eps=eps, norm=args.norm, version=args.version,
                                  seed=args.seed, train_data=data, progress=lambda line: info(args, line))
-    out = {"checkpoint": args.checkpoint, "dataset": data.name, **result.to_dict()}
-    low, high = result.robust_accuracy_ci
-    text = (f"standard evaluation ({result.version}, {result.norm}, eps={result.eps}) on {result.n} {data.name} "
-            f"test images: clean accuracy {result.clean_accuracy:.4f}, robust accuracy "
-            f"{result.robust_accuracy:.4f} [95% CI {low:.4f}, {high:.4f}], {result.seconds:.1f} s")
-    emit(args, out, text)
+    out = standard_fields(result, checkpoint=args.checkpoint, dataset=data.name, data_options=options)
+    text = evaluation_line(result, f"standard evaluation ({result.version}, {norm_name(result.norm)}, "
+                                   f"eps={result.eps:g})", f"{data.name} test images")
+    emit(args, "standard-evaluation", out, text)
     return 0

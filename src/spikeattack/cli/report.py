@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ..io import check_output_dir
-from .common import add_output_args, emit
+from ..results.output import norm_name
+from .common import add_output_args, budget, emit
 
-STORE_NAME = "results.sqlite"
+from ..results.store import STORE_NAME
 RESULT_COLUMNS = ("target", "source", "scenario", "attack", "grad", "eps", "n", "clean_acc", "asr", "asr_95ci",
                   "robust_acc", "robust_95ci", "linf", "l2", "vanishing")
 
@@ -30,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="write the report of a run (Markdown, self-contained HTML, plots)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Write report.md, a self-contained report.html and plots/*.png from a run's results store:\n"
+        description="Write report.md, a self-contained report.html, plots/ (each figure as PNG at 300 dpi, PDF and\n"
+                    "SVG) and tables/ (each table as CSV and LaTeX) from a run's results store:\n"
                     "the per-input worst-case robust accuracy over every attack and estimator with its 95% interval\n"
                     "(the number to quote), grouped evaluation-hygiene flags, the per-attack breakdown, the estimator\n"
                     "comparison in the layout of the HART tables, white- vs black-box, cross-model transfer, ASR vs\n"
@@ -59,7 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--grad", default=None, help="only this estimator (stbp, bptr, rga, hart, cba, exact)")
     q.add_argument("--scenario", default=None,
                    help="white-box, black-box, cross (every cross:<model>) or one cross:<model>")
-    q.add_argument("--eps", type=float, default=None, help="only this perturbation budget")
+    q.add_argument("--eps", type=budget, default=None,
+                   help="only this perturbation budget (a number or a fraction; event cells: a count of elements or "
+                        "a percentage such as 1%%)")
     q.add_argument("--format", default="table", choices=("table", "csv", "json"),
                    help="output format (default: table; --json is the same as --format json)")
     add_output_args(q)
@@ -67,10 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench.headline import headline
-    from ..bench.hygiene import hygiene_flags
-    from ..bench.report import write_report
-    from ..bench.store import ResultsStore
+    from ..results.headline import headline
+    from ..results.hygiene import hygiene_flags
+    from ..results.quote import quote_flags, quotes
+    from ..results.report import write_report
+    from ..results.store import ResultsStore
 
     path = store_path(args.run)
     out = args.out if args.out is not None else str(path.parent)
@@ -78,11 +84,18 @@ def run(args: argparse.Namespace) -> int:
     with ResultsStore(path, readonly=True) as store:  # reporting never writes the store
         paths = write_report(store, out, experiment=args.experiment)
         rows, models = store.rows(experiment=args.experiment), store.models(args.experiment)
+        evaluations = store.evaluations(experiment=args.experiment)
     heads = [h.to_dict() for h in headline(rows, errors=[])]
-    flags = hygiene_flags(rows, models)
-    result = {k: str(v) for k, v in paths.items()}
-    result.update(headline=heads, hygiene_flags=len(flags), cells=len(rows))
-    lines = [f"report: {paths['markdown']}", f"html:   {paths['html']}", f"plots:  {paths['plots']}"]
+    quoted = quotes(rows, evaluations, errors=[])
+    flags = quote_flags(quoted) + hygiene_flags(rows, models)
+    result = {"store": str(path), "experiment": args.experiment, "report": {k: str(v) for k, v in paths.items()},
+              "quote": [q.to_dict() for q in quoted], "headline": heads, "hygiene_flags": len(flags),
+              "cells": len(rows)}
+    lines = [f"report: {paths['markdown']}", f"html:   {paths['html']}",
+             f"plots:  {paths['plots']} (PNG 300 dpi, PDF, SVG)", f"tables: {paths['tables']} (CSV, LaTeX)"]
+    if any(q.evaluation is not None for q in quoted):
+        lines.append("the number to quote: the standard evaluation [95% CI]:")
+        lines += [f"  {quote_line(q.to_dict())}" for q in quoted if q.evaluation is not None]
     if heads:
         lines.append("robust accuracy, per-input worst case over every white-box attack and estimator [95% CI]:")
         lines += [f"  {headline_line(h)}" for h in heads]
@@ -90,8 +103,19 @@ def run(args: argparse.Namespace) -> int:
         lines.append("no white-box results: no headline number")
     if flags:
         lines.append(f"{len(flags)} kind(s) of evaluation-hygiene flag: see the report's hygiene section")
-    emit(args, result, "\n".join(lines))
+    emit(args, "report", result, "\n".join(lines))
     return 0
+
+
+def quote_line(q: dict) -> str:
+    """``snn Linf eps=0.1: 61.00% [53.9, 67.8] (standard evaluation (standard), n=200; grid worst case 68.50%)``."""
+    low, high = q["robust_accuracy_ci"]
+    norm = norm_name(q["norm"])
+    grid = "" if q["grid_robust_accuracy"] is None else f"; grid worst case {100 * q['grid_robust_accuracy']:.2f}%"
+    moving = "" if q["converged"] is not False else "; NOT CONVERGED"
+    breaks = f"; {len(q['grid_breaks'])} input(s) broken only by the grid" if q["grid_breaks"] else ""
+    return (f"{q['target']} {norm} eps={q['eps']:g}: {100 * q['robust_accuracy']:.2f}% [{100 * low:.1f}, "
+            f"{100 * high:.1f}] ({q['source']}, n={q['n']}{grid}{breaks}{moving})")
 
 
 def headline_line(h: dict) -> str:
@@ -114,9 +138,22 @@ def _matches(row: dict, args: argparse.Namespace) -> bool:
                 return False
         elif scenario != args.scenario:
             return False
-    if args.eps is not None and (row["eps"] is None or abs(row["eps"] - args.eps) > 1e-9):
-        return False
+    if args.eps is not None:
+        wanted = _row_budget(row, args.eps)
+        if row["eps"] is None or wanted is None or abs(row["eps"] - wanted) > 1e-9:
+            return False
     return True
+
+
+def _row_budget(row: dict, eps: float | str) -> float | None:
+    """``--eps`` in the row's units: a percentage (an L0 budget) resolved for the row's elements per
+    input (None, matching nothing, for a row without them: an image cell)."""
+    if not isinstance(eps, str):
+        return eps
+    from ..attacks.threat import Budget
+
+    elements = (row.get("config") or {}).get("elements")
+    return None if elements is None else Budget.parse(eps, "--eps").resolve(elements)
 
 
 def _fmt(value) -> str:
@@ -133,7 +170,7 @@ def _fmt_ci(ci: list[float] | None) -> str | None:
 
 def results_table(rows: list[dict]) -> str:
     """An aligned plain-text table of cells (percent columns as fractions, 4 significant digits)."""
-    from ..bench.intervals import cell_intervals
+    from ..results.intervals import cell_intervals
 
     body = []
     for r in rows:
@@ -152,7 +189,7 @@ def results_table(rows: list[dict]) -> str:
 
 
 def run_results(args: argparse.Namespace) -> int:
-    from ..bench.store import ResultsStore, export_rows
+    from ..results.store import ResultsStore, export_rows
 
     path = store_path(args.run)
     with ResultsStore(path, readonly=True) as store:  # listing never writes the store
@@ -162,8 +199,11 @@ def run_results(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
     if fmt == "table":
         print(results_table(rows) if rows else "no cells match")
+    elif fmt == "json":
+        args.json = True
+        emit(args, "results", {"store": str(path), "cells": json.loads(export_rows(rows, "json"))}, "")
     else:
-        text = export_rows(rows, fmt)
+        text = export_rows(rows, fmt, public=True)
         print(text, end="" if text.endswith("\n") else "\n")
     return 0
 

@@ -13,7 +13,8 @@ from ..neurons import RESETS, SURROGATES
 from ..training import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, save_checkpoint, train_model
 from ..training.adversarial import adversarial_perturbation
 from ..io import check_output_file
-from .common import add_data_args, add_output_args, check_memory, data_kwargs, emit, info, pick_device
+from .common import add_data_args, add_output_args, budget, check_memory, data_kwargs, emit, info, pick_device
+from .schemas import accuracy_fields
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                "e.g. --adv pgd --adv-eps 0.1 --adv-steps 3 --adv-grad bptr")
     adv.add_argument("--adv", default=None, metavar="ATTACK",
                      help="attack that crafts the training examples: fgsm, rfgsm, bim, pgd, apgd, noise")
-    adv.add_argument("--adv-eps", type=float, default=None, help="Linf budget in pixel units, in (0, 1] (required with --adv)")
+    adv.add_argument("--adv-eps", type=budget, default=None, help="Linf budget in pixel units, in (0, 1] (required with --adv)")
     adv.add_argument("--adv-steps", type=int, default=None, help="iterations of multi-step attacks (default: 3)")
     adv.add_argument("--adv-alpha", type=float, default=None, help="step size (default: the attack's own)")
     adv.add_argument("--adv-grad", default=None, metavar="ESTIMATOR",
@@ -98,27 +99,19 @@ def perturbation_from_args(args: argparse.Namespace):
 
 def model_config_from_args(args: argparse.Namespace, data, *, ann: bool) -> ModelConfig:
     options = {} if args.width is None else {"width": args.width}
-    mean = std = None
-    if args.normalize:
-        x, _ = data.split("train")
-        mean = tuple(x.mean(dim=(0, 2, 3)).tolist())
-        std = tuple(x.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist())
-    c, h, w = data.input_shape
-    encoding, timesteps = args.encoding, 8 if args.timesteps is None else args.timesteps
+    fields = {}
     if data.is_sequence:  # event frames: the input already is the spike train
         if args.encoding != "direct" or args.normalize:
             raise ValueError(f"--encoding: {data.name} holds spike frames; it takes no encoding or normalisation")
         if args.timesteps is not None and args.timesteps != data.timesteps:
             raise ValueError(f"--timesteps: {data.name} has {data.timesteps} frames per sample; bin it differently "
                              f"instead of passing --timesteps {args.timesteps}")
-        encoding, timesteps = "spikes", data.timesteps
-    return ModelConfig(
-        arch=args.arch, in_channels=c, input_size=(h, w), num_classes=data.num_classes,
-        neuron="relu" if ann else args.neuron, decay=1.0 if args.neuron == "if" else args.decay,
-        threshold=args.threshold, reset=args.reset, surrogate=args.surrogate,
-        surrogate_width=args.surrogate_width, timesteps=timesteps, encoding=encoding,
-        encoder_seed=args.seed, mean=mean, std=std, arch_options=options,
-    )
+    else:
+        fields = {"encoding": args.encoding, "timesteps": 8 if args.timesteps is None else args.timesteps}
+    return ModelConfig.for_dataset(
+        data, normalize=args.normalize, arch=args.arch, neuron="relu" if ann else args.neuron, decay=args.decay,
+        threshold=args.threshold, reset=args.reset, surrogate=args.surrogate, surrogate_width=args.surrogate_width,
+        encoder_seed=args.seed, arch_options=options, **fields)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     kind = "ann" if args.ann else args.neuron
     tag = "" if perturb is None else f"-adv{perturb.attack}"
-    out = args.out or os.path.join("runs", "models", f"{args.dataset}-{args.arch}-{kind}{tag}-seed{args.seed}.pt")
+    out = args.out if args.out is not None else \
+        os.path.join("runs", "models", f"{args.dataset}-{args.arch}-{kind}{tag}-seed{args.seed}.pt")
     check_output_file(out, "--out")  # before the training, not after
     train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                             weight_decay=args.weight_decay, schedule=args.schedule, loss=args.loss, seed=args.seed,
@@ -155,10 +149,13 @@ def run(args: argparse.Namespace) -> int:
                 "train": vars(train_cfg) | {"limit_train": args.limit_train},
                 "history": history.to_list(), "test_accuracy": history.final_test_accuracy,
                 "adversarial": None if perturb is None else perturb.describe()}
-    save_checkpoint(out, model, metadata)
-    result = {"checkpoint": out, "dataset": args.dataset, "arch": args.arch, "kind": kind,
-              "timesteps": model.timesteps, "epochs": args.epochs, "test_accuracy": history.final_test_accuracy,
+    save_checkpoint(model, out, metadata)
+    n = len(data.test_y)
+    result = {"checkpoint": out, "dataset": args.dataset, "data_options": options, "arch": args.arch, "kind": kind,
+              "timesteps": model.timesteps, "epochs": args.epochs, "n": n,
+              **accuracy_fields(history.final_test_accuracy, n),
               "epoch_seconds": [round(e.seconds, 2) for e in history.epochs],
               "adversarial": None if perturb is None else perturb.describe()}
-    emit(args, result, f"test accuracy {history.final_test_accuracy:.4f}; checkpoint written to {out}")
+    emit(args, "train", result, f"clean accuracy {history.final_test_accuracy:.4f} on {n} {args.dataset} test "
+                                f"images; checkpoint written to {out}")
     return 0

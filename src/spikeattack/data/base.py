@@ -9,6 +9,8 @@ from typing import Iterator
 
 import torch
 
+from .._checks import check_seed
+
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
     """uint8 pixels 0..255 -> float32 in [0, 1]; bool spike frames -> {0., 1.}; integer event
@@ -84,20 +86,23 @@ class ImageDataset:
         """True for event data (frame sequences ``[N, T, C, H, W]``)."""
         return self.train_x.dim() == 5
 
-    def split(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(float32 inputs, int64 labels)`` of the ``"train"`` or ``"test"`` split, in the model's
-        layout (``[N, C, H, W]`` images in [0, 1], ``[T, N, C, H, W]`` frame sequences).
-        Float inputs may share memory with the dataset."""
+    def split(self, which: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(float32 inputs, int64 labels)`` of the ``"train"`` or ``"test"`` split (its first
+        ``limit`` samples), in the model's layout (``[N, C, H, W]`` images in [0, 1],
+        ``[T, N, C, H, W]`` frame sequences). Float inputs may share memory with the dataset."""
         if which not in ("train", "test"):
             raise ValueError(f"which: expected 'train' or 'test', got {which!r}")
         x, y = (self.train_x, self.train_y) if which == "train" else (self.test_x, self.test_y)
+        if limit is not None:
+            limit = as_count(limit, "limit")
+            x, y = x[:limit], y[:limit]
         x = to_float(x)
         return (x.transpose(0, 1) if x.dim() == 5 else x), y
 
     def subset(self, n_train: int | None = None, n_test: int | None = None, *, seed: int = 0) -> ImageDataset:
         """A seeded random subset of each split: ``n_train`` / ``n_test`` samples (capped at the
         split's size; ``None`` keeps a split whole). Not stratified."""
-        gen = torch.Generator().manual_seed(int(seed))
+        gen = torch.Generator().manual_seed(check_seed("seed", seed))
 
         def pick(x: torch.Tensor, y: torch.Tensor, n: int | None, name: str) -> tuple[torch.Tensor, torch.Tensor]:
             if n is None:
@@ -120,7 +125,7 @@ class ImageDataset:
         n = len(self.train_y)
         if n < 2:
             raise ValueError(f"fraction: the training set holds {n} sample(s); at least 2 are needed to hold some out")
-        gen = torch.Generator().manual_seed(int(seed))
+        gen = torch.Generator().manual_seed(check_seed("seed", seed))
         perm = torch.randperm(n, generator=gen)
         n_val = min(n - 1, max(1, int(round(fraction * n))))
         val, rest = perm[:n_val], perm[n_val:]

@@ -40,16 +40,18 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .._registry import Registry
 from .base import ImageDataset, as_count, to_float
 from .cifar import CIFAR10_FILES, CIFAR100_FILES, load_cifar
 from .digits import load_digits_dataset
 from .idx import IDX_FILES, idx_names, load_idx
+from .neuromorphic import load_cifar10_dvs, load_dvs_gesture, load_nmnist
+from .simulated import load_fmnist_dvs_sim, load_nmnist_sim
 
 ENV_VAR = "SPIKEATTACK_DATA"
 FASHION_MNIST_DEFAULT = "/usr/share/datasets/fashion-mnist"
 IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
 EVENT_DATASETS = ("nmnist", "cifar10-dvs", "dvs-gesture", "nmnist-sim", "fmnist-dvs-sim")
-DATASETS = IMAGE_DATASETS + EVENT_DATASETS
 # name -> (default T, default frame side or None for the native size, largest side ``resize`` accepts or None)
 EVENT_DEFAULTS: dict[str, tuple[int, int | None, int | None]] = {
     "nmnist": (10, None, 34), "cifar10-dvs": (10, 42, 128), "dvs-gesture": (16, 32, 128),
@@ -143,11 +145,26 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.adaptive_avg_pool2d(x, size)
 
 
+def _event_loader(load: Callable[..., ImageDataset]) -> Callable[..., ImageDataset]:
+    """A folder event dataset's loader: ``(root, side, frames, time_bins) -> ImageDataset``."""
+    return lambda root, side, frames, time_bins: load(root, n_frames=time_bins, mode=frames, size=side)
+
+
+DATASETS: Registry[Callable[..., ImageDataset]] = Registry("dataset")
+"""Loaders by name: images ``(root) -> ImageDataset``; events ``(root, side, frames, time_bins)``."""
+DATASETS.register("digits")(lambda root: load_digits_dataset())
+for _name in ("mnist", "fashion-mnist", "cifar10", "cifar100"):
+    DATASETS.register(_name)(lambda root, name=_name: _FOLDER_DATASETS[name].load(name, find_files(name, root)))
+DATASETS.register("nmnist")(_event_loader(load_nmnist))
+DATASETS.register("cifar10-dvs")(_event_loader(load_cifar10_dvs))
+DATASETS.register("dvs-gesture")(_event_loader(load_dvs_gesture))
+DATASETS.register("nmnist-sim")(lambda root, side, frames, time_bins: load_nmnist_sim(n_frames=time_bins, mode=frames))
+DATASETS.register("fmnist-dvs-sim")(lambda root, side, frames, time_bins: load_fmnist_dvs_sim(
+    DATASETS.make("fashion-mnist", root), n_frames=time_bins, mode=frames))
+
+
 def _load_events(name: str, root: str | os.PathLike | None, resize: int | None, frames: str, time_bins: int
                  ) -> ImageDataset:
-    from .neuromorphic import load_cifar10_dvs, load_dvs_gesture, load_nmnist
-    from .simulated import load_fmnist_dvs_sim, load_nmnist_sim
-
     _, side, largest = EVENT_DEFAULTS[name]
     if resize is not None:
         if largest is None:
@@ -157,15 +174,7 @@ def _load_events(name: str, root: str | os.PathLike | None, resize: int | None, 
             raise ValueError(f"resize: expected at most the sensor side {largest} of {name} (it only downsamples), "
                              f"got {resize}")
         side = resize
-    if name == "nmnist":
-        return load_nmnist(root, n_frames=time_bins, mode=frames, size=side)
-    if name == "cifar10-dvs":
-        return load_cifar10_dvs(root, n_frames=time_bins, mode=frames, size=side)
-    if name == "dvs-gesture":
-        return load_dvs_gesture(root, n_frames=time_bins, mode=frames, size=side)
-    if name == "nmnist-sim":
-        return load_nmnist_sim(n_frames=time_bins, mode=frames)
-    return load_fmnist_dvs_sim(root, n_frames=time_bins, mode=frames)
+    return DATASETS.make(name, root, side, frames, time_bins)
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, *, resize: int | None = None,
@@ -183,8 +192,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, resize: in
     ``frames`` (``"binary"``, the default, or ``"count"``) and ``time_bins`` (T) apply to event
     datasets only; the defaults are in the module docstring.
     """
-    if not isinstance(name, str) or name not in DATASETS:
-        raise ValueError(f"dataset: unknown name {name!r}; expected one of {', '.join(DATASETS)}")
+    name = DATASETS.canonical(name)
     if resize is not None:
         resize = as_count(resize, "resize")
     if name in EVENT_DATASETS:
@@ -198,10 +206,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, resize: in
         if value is not None:
             raise ValueError(f"{arg}: only for event datasets ({', '.join(EVENT_DATASETS)}); {name} holds images, "
                              f"got {arg}={value!r}")
-    if name == "digits":
-        data = load_digits_dataset()
-    else:
-        data = _FOLDER_DATASETS[name].load(name, find_files(name, root))
+    data = DATASETS.make(name, root)
     if resize is not None:
         h, w = data.train_x.shape[-2:]
         if resize > min(h, w):

@@ -38,7 +38,7 @@ nothing is cached to disk):
 
 - ``load_nmnist_sim()`` -- ``nmnist-sim``: the 1,797 scikit-learn digits (8x8, in [0, 1]) with the
   fixed stratified split of ``load_digits_dataset`` (1,347 train / 450 test), 12x12 frames.
-- ``load_fmnist_dvs_sim(root)`` -- ``fmnist-dvs-sim``: Fashion-MNIST from ``root`` (as
+- ``load_fmnist_dvs_sim(source)`` -- ``fmnist-dvs-sim``: the Fashion-MNIST ``source`` (as
   ``load_dataset("fashion-mnist", root)`` finds it), a seeded class-stratified subset
   (default 10,000 train / 2,000 test: 1,000 / 200 per class; ``None`` keeps a split whole),
   area-averaged from 28x28 to 14x14 first so that it trains on a CPU, 18x18 frames (the default
@@ -47,7 +47,6 @@ nothing is cached to disk):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -304,20 +303,19 @@ def _area_resize(x: torch.Tensor, side: int) -> np.ndarray:
     return xf[:, 0].clamp_(0.0, 1.0).numpy()
 
 
-def load_fmnist_dvs_sim(root: str | os.PathLike | None = None, *, n_frames: int = 8, mode: str = "binary",
+def load_fmnist_dvs_sim(source: ImageDataset, *, n_frames: int = 8, mode: str = "binary",
                         seed: int = 0, n_train: int | None = 10_000, n_test: int | None = 2_000,
                         image_size: int = 14, **params: object) -> ImageDataset:
-    """``fmnist-dvs-sim``: simulated saccade events of a seeded stratified Fashion-MNIST subset
-    (found as ``load_dataset("fashion-mnist", root)`` finds it), downsampled to ``image_size``
+    """``fmnist-dvs-sim``: simulated saccade events of a seeded stratified subset of ``source``
+    (Fashion-MNIST, ``load_dataset("fashion-mnist", root)``), downsampled to ``image_size``
     (14) first: ``[N, n_frames, 2, 18, 18]`` with the default margin, 10 classes."""
-    from .registry import load_dataset
-
+    if not isinstance(source, ImageDataset) or source.is_sequence:
+        raise ValueError(f"source: expected the Fashion-MNIST ImageDataset, got {type(source).__name__}")
     for name, v in (("n_train", n_train), ("n_test", n_test)):
         if v is not None:
             _positive_int(v, name)
     image_size = _positive_int(image_size, "image_size")
     seed = _check_seed(seed)
-    source = load_dataset("fashion-mnist", root)
     if image_size > min(source.input_shape[1:]):
         raise ValueError(f"image_size: expected at most the image side {min(source.input_shape[1:])}, got {image_size}")
     parts = []

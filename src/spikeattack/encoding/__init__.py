@@ -14,7 +14,12 @@ rate path feed it to the rate network.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
+
+from .._checks import check_seed
+from .._registry import Registry
 
 ENCODINGS = ("direct", "poisson", "spikes")
 
@@ -31,6 +36,9 @@ class Encoder:
 
     def rate(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+    def reseed(self, seed: int | None = None) -> None:
+        """Restart the noise stream (from ``seed``, or the encoder's own seed); no-op without noise."""
 
     def noise_state(self, device: torch.device) -> torch.Tensor | None:
         """The state of the noise stream on ``device`` (None: no noise, or not replayable)."""
@@ -54,13 +62,13 @@ class PoissonEncoder(Encoder):
     stochastic = True
 
     def __init__(self, seed: int = 0) -> None:
-        self.seed = int(seed)
+        self.seed = check_seed("seed", seed)
         self._generators: dict[torch.device, torch.Generator] = {}
 
     def reseed(self, seed: int | None = None) -> None:
         """Restart the noise stream (from ``seed``, or the encoder's own seed)."""
         if seed is not None:
-            self.seed = int(seed)
+            self.seed = check_seed("seed", seed)
         self._generators.clear()
 
     def _generator(self, device: torch.device) -> torch.Generator:
@@ -97,14 +105,12 @@ class SpikeInput(Encoder):
         return x.mean(0)
 
 
+ENCODERS: Registry[Callable[[int], Encoder]] = Registry("encoding")
+ENCODERS.register("direct")(lambda seed: DirectEncoder())
+ENCODERS.register("poisson", aliases=("bernoulli",))(PoissonEncoder)
+ENCODERS.register("spikes")(lambda seed: SpikeInput())
+
+
 def make_encoder(name: str, seed: int = 0) -> Encoder:
     """Build an encoder by name; ``bernoulli`` is accepted as an alias of ``poisson``."""
-    if name == "bernoulli":
-        name = "poisson"
-    if name == "direct":
-        return DirectEncoder()
-    if name == "poisson":
-        return PoissonEncoder(seed)
-    if name == "spikes":
-        return SpikeInput()
-    raise ValueError(f"encoding: unknown name {name!r}; expected one of {', '.join(ENCODINGS)} (or 'bernoulli')")
+    return ENCODERS.make(name, seed)

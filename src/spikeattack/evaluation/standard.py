@@ -1,66 +1,41 @@
-"""The standard evaluation: one fixed, parameter-free cascade of attacks x estimators and the
-per-input worst case over all of it (AutoAttack's rule, Croce & Hein 2020).
+"""The standard evaluation: one fixed, parameter-free cascade of attacks x estimators, the
+per-input worst case over all of it (AutoAttack's rule, Croce & Hein 2020), and a convergence
+certificate.
 
-An input counts as robust only if the model classifies it correctly clean *and* after
-every stage below; each stage attacks only the inputs still robust, so its cost falls
-as the robust set shrinks. Stages, in order (``E`` = the gradient estimators ``stbp`` with
-the model's own surrogate, ``bptr``, ``rga``, ``hart`` with ``gamma`` tuned on a held-out
-slice of the training set, ``cba``; an ANN has one exact gradient, ``E = [exact]``):
-
-1. APGD-CE with each estimator in ``E``, then APGD-DLR-targeted (Croce & Hein's APGD-T:
-   DLR loss, the ``targets`` most likely other classes of the clean input, one run each)
-   with each estimator in ``E``;
-2. SA-PGD with the ASSG surrogate (Wang et al. 2025);
-3. APGD-CE with the MDSE mixture of the estimators in ``E`` (Xu et al.);
-4. Square (score-based, gradient-free): the check against masked gradients.
-
-Budgets per version (iterations are per run; CPU-sized, fixed, documented in the README):
-
-============  =======  ========  =======  ====  ======  ======  ====
-version       APGD     restarts  targets  SA-PGD (restarts)  MDSE  Square  EOT
-============  =======  ========  =======  ====  ======  ======  ====
-standard      25       1         3        50    (1)     25      500     1
-plus          50       2         9        100   (2)     50      2000    1
-rand          25       1         3        50    (1)     25      500     4
-============  =======  ========  =======  ====  ======  ======  ====
-
-``rand`` averages every gradient (and Square's margin) over 4 samplings (EOT) for
-stochastic, e.g. Poisson-coded, models. An input is broken when the model's own prediction
-on the adversarial example is wrong (one seeded forward). Each input's record names the
-first stage (attack, estimator) that broke it; with ``cascade=False`` every stage attacks
-every clean-correct input (to measure what the cascade saves, and each stage's own robust
-accuracy), and records list every stage that broke the input.
+An input counts as robust only if the model classifies it correctly clean *and* after every
+stage of the cascade (:mod:`.cascade`: the stages and their budgets per version); each stage
+attacks only the inputs still robust, so its cost falls as the robust set shrinks. An input
+is broken when the model's own prediction on the adversarial example is wrong (one seeded
+forward). Each input's record names the first stage (attack, estimator) that broke it; with
+``cascade=False`` every stage attacks every clean-correct input (to measure what the cascade
+saves, and each stage's own robust accuracy), and records list every stage that broke the
+input. After the cascade, escalation rounds check that more budget no longer moves the
+number (:mod:`.convergence`); their breaks count like any stage's.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable
 
 import torch
 
-from ..attacks import Attack, make_attack
+from .._checks import check_choice, check_number
+from ..attacks import Attack
 from ..attacks.projection import check_norm
 from ..data import ImageDataset
-from ..gradients import MDSE, make_estimator
-from ..models import SpikingModel
-from .statistics import clopper_pearson
+from ..models import SpikingModel, evaluating
+from ..results.robust import robust_mask
+from ..results.statistics import clopper_pearson
+from .cascade import BUDGETS, HART_GAMMAS, VERSIONS, Stage, build_stages
+from .convergence import ConvergenceReport, certify
+from .evaluate import evaluate
 from .tune import tune_estimator
 
-VERSIONS = ("standard", "plus", "rand")
-BUDGETS: dict[str, dict[str, int]] = {
-    "standard": {"apgd_steps": 25, "restarts": 1, "targets": 3, "sapgd_steps": 50, "sapgd_restarts": 1,
-                 "mdse_steps": 25, "square_queries": 500, "eot": 1},
-    "plus": {"apgd_steps": 50, "restarts": 2, "targets": 9, "sapgd_steps": 100, "sapgd_restarts": 2,
-             "mdse_steps": 50, "square_queries": 2000, "eot": 1},
-    "rand": {"apgd_steps": 25, "restarts": 1, "targets": 3, "sapgd_steps": 50, "sapgd_restarts": 1,
-             "mdse_steps": 25, "square_queries": 500, "eot": 4},
-}
-ESTIMATORS = ("stbp", "bptr", "rga", "hart", "cba")
-HART_GAMMAS = (0.25, 0.5, 1.0, 2.0, 4.0)
+__all__ = ["BUDGETS", "VERSIONS", "InputRecord", "StageResult", "StandardEvaluation", "standard_evaluation"]
 
 
 @dataclass
@@ -95,7 +70,11 @@ class InputRecord:
 
 @dataclass
 class StandardEvaluation:
-    """What :func:`standard_evaluation` returns (and ``spikeattack evaluate --json`` prints)."""
+    """What :func:`standard_evaluation` returns (and ``spikeattack evaluate --json`` prints).
+
+    ``adversarial`` holds, per input, the adversarial example of the first stage that broke it
+    and the clean input where none did (AutoAttack's ``x_adv``); it is not part of :meth:`to_dict`.
+    """
 
     n: int
     eps: float
@@ -110,37 +89,39 @@ class StandardEvaluation:
     seconds: float = 0.0
     hart_gamma: float | None = None
     hart_tuned: bool = False
+    convergence: ConvergenceReport | None = None
+    adversarial: torch.Tensor | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def converged(self) -> bool | None:
+        """Whether the last escalation round no longer moved the number (None: not checked)."""
+        return None if self.convergence is None else self.convergence.converged
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "adversarial"}
+        out["stages"] = [asdict(s) for s in self.stages]
+        out["records"] = [asdict(r) for r in self.records]
         out["robust_accuracy_ci"] = list(self.robust_accuracy_ci)
+        out["convergence"] = None if self.convergence is None else self.convergence.to_dict()
+        out["converged"] = self.converged
         return out
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
 
-@dataclass
-class _Stage:
-    attack: str
-    estimator: str
-    build: Callable[[SpikingModel], Attack]
-    targets: int = 0
-
-
 def _check_inputs(model: SpikingModel, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str, version: str) -> str:
     if not isinstance(model, SpikingModel):
         raise ValueError(f"model: expected a SpikingModel, got {type(model).__name__}")
     if model.takes_sequence:
-        raise ValueError("model: the standard evaluation attacks images; spike/event inputs need spike-bim")
+        raise ValueError("model: the standard evaluation attacks images; for spike/event inputs use event_evaluation "
+                         "(an L0 budget)")
     if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0:
         raise ValueError(f"x: expected a non-empty batch of images, got {getattr(x, 'shape', type(x).__name__)}")
     if not isinstance(y, torch.Tensor) or y.dtype != torch.long or y.shape != (len(x),):
         raise ValueError(f"y: expected int64 labels of shape ({len(x)},)")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps: expected a finite number > 0, got {eps!r}")
-    if version not in VERSIONS:
-        raise ValueError(f"version: expected one of {VERSIONS}, got {version!r}")
+    check_number("eps", eps, low=0, low_open=True)
+    check_choice("version", version, VERSIONS)
     return check_norm(norm.lower() if isinstance(norm, str) else norm)
 
 
@@ -156,67 +137,98 @@ def _tune_hart(model: SpikingModel, train_data: ImageDataset | None, eps: float,
     return result.best, True
 
 
-def build_stages(model: SpikingModel, eps: float, norm: str, version: str, hart_gamma: float, seed: int
-                 ) -> list[_Stage]:
-    """The cascade's stages for ``model`` (see the module docstring)."""
-    b = BUDGETS[version]
-    common = {"eps": eps, "norm": norm, "eot": b["eot"], "seed": seed}
-    if model.is_spiking:
-        estimators = [(name, {"gamma": hart_gamma} if name == "hart" else {}) for name in ESTIMATORS]
-    else:
-        estimators = [("exact", None)]
-
-    def grad_kwargs(name: str, params: dict | None) -> dict:
-        return {} if params is None else {"grad": name, "grad_params": params}
-
-    stages = [_Stage("apgd-ce", name, lambda m, n=name, p=params: make_attack(
-        "apgd", m, steps=b["apgd_steps"], restarts=b["restarts"], loss="ce", **grad_kwargs(n, p), **common))
-        for name, params in estimators]
-    if model.num_classes >= 4:
-        targets = min(b["targets"], model.num_classes - 1)
-        stages += [_Stage("apgd-t", name, lambda m, n=name, p=params: make_attack(
-            "apgd", m, steps=b["apgd_steps"], restarts=b["restarts"], loss="dlr", targeted="given",
-            **grad_kwargs(n, p), **common), targets=targets) for name, params in estimators]
-    if model.is_spiking:
-        stages.append(_Stage("sapgd", "assg", lambda m: make_attack(
-            "sapgd", m, steps=b["sapgd_steps"], restarts=b["sapgd_restarts"], grad="assg", **common)))
-        members = [make_estimator(name, **params) for name, params in estimators]
-        stages.append(_Stage("apgd-ce", "mdse", lambda m: make_attack(
-            "apgd", m, steps=b["mdse_steps"], restarts=1, grad=MDSE(members), **common)))
-    stages.append(_Stage("square", "none", lambda m: make_attack(
-        "square", m, steps=b["square_queries"], **common)))
-    return stages
+def _predict(model: SpikingModel, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
-def _run_stage(model: SpikingModel, stage: _Stage, x: torch.Tensor, y: torch.Tensor, batch_size: int
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adversarial examples for ``x`` (the best over the stage's targets) and the model's predictions."""
-    attack = stage.build(model)
-    out, preds = x.clone(), torch.empty_like(y)
-    for start in range(0, len(y), batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        best = xb.clone()
-        with torch.no_grad():
-            pred = model(best).argmax(-1)
-            ranked = model(xb).argsort(-1, descending=True) if stage.targets else None
-        runs = range(stage.targets) if stage.targets else [None]
-        for k in runs:
-            alive = pred == yb
-            if not alive.any():
-                break
-            idx = alive.nonzero().squeeze(1)
-            if k is None:
-                x_adv = attack(xb[idx], yb[idx])
-            else:
-                order = ranked[idx]
-                others = order[order != yb[idx].view(-1, 1)].view(len(idx), -1)
-                x_adv = attack(xb[idx], yb[idx], others[:, k])
-            with torch.no_grad():
-                new_pred = model(x_adv).argmax(-1)
-            best[idx] = x_adv
-            pred[idx] = new_pred
-        out[start:start + batch_size], preds[start:start + batch_size] = best, pred
-    return out, preds
+def _run_stage(model: SpikingModel, stage: Stage, attack: Attack, x: torch.Tensor, y: torch.Tensor,
+               batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adversarial examples for the clean-correct inputs ``x`` (the best over the stage's targets:
+    each further target attacks the inputs still classified correctly) and the model's predictions."""
+    best, pred = x.clone(), y.clone()
+    others = None
+    if stage.targets:
+        ranked = _predict(model, x, batch_size).argsort(-1, descending=True)
+        others = ranked[ranked != y.view(-1, 1)].view(len(y), -1)  # most likely other classes first
+    for k in range(stage.targets) if stage.targets else [None]:
+        alive = (pred == y).nonzero().squeeze(1)
+        if not alive.numel():
+            break
+        result = evaluate(model, (x[alive], y[alive]), attack, targets=None if k is None else others[alive, k],
+                          batch_size=batch_size, seed=seed)
+        best[alive] = result.adversarial.to(x.device)
+        pred[alive] = result.per_input.adv_pred.to(y.device)
+    return best, pred
+
+
+def _reporter(progress: bool | Callable[[str], None]) -> Callable[[str], None] | None:
+    if progress is True:
+        return lambda line: print(line, file=sys.stderr, flush=True)
+    if progress is False or progress is None:
+        return None
+    if not callable(progress):
+        raise ValueError(f"progress: expected True, False or a callable taking a line, got {progress!r}")
+    return progress
+
+
+class _Cascade:
+    """The running state of one standard evaluation: who is robust, which stage broke what."""
+
+    def __init__(self, model: SpikingModel, x: torch.Tensor, y: torch.Tensor, clean_pred: torch.Tensor,
+                 batch_size: int, seed: int, cascade: bool) -> None:
+        self.model, self.x, self.y, self.batch_size, self.seed, self.cascade = model, x, y, batch_size, seed, cascade
+        self.correct = clean_pred == y
+        self.robust = self.correct.clone()
+        self.adversarial = x.clone()
+        self.records = [InputRecord(index=i, label=int(y[i]), clean_pred=int(clean_pred[i]), robust=bool(self.correct[i]))
+                        for i in range(len(y))]
+        self.stages: list[StageResult] = []
+        self.after: list[list[int]] = []  # per stage, per input: the prediction after it (the label if not attacked)
+
+    def run(self, stage: Stage, attack: Attack, idx: torch.Tensor, label: str | None = None) -> StageResult:
+        """Attack the inputs ``idx`` with ``stage``'s ``attack``; update the records; the stage's result."""
+        x, y = self.x, self.y
+        s_index = len(self.stages)
+        t0 = time.perf_counter()
+        after = y.clone()
+        broken_here = torch.zeros(0, dtype=torch.long, device=y.device)
+        if idx.numel():
+            x_adv, pred = _run_stage(self.model, stage, attack, x[idx], y[idx], self.batch_size, self.seed)
+            after[idx] = pred
+            fooled = pred != y[idx]
+            broken_here = idx[fooled]
+            delta = (x_adv - x[idx]).flatten(1)
+            for j in fooled.nonzero().squeeze(1).tolist():
+                rec = self.records[int(idx[j])]
+                rec.broken_by.append(s_index)
+                if rec.attack is None:
+                    rec.attack, rec.estimator, rec.adv_pred = label or stage.label, stage.estimator, int(pred[j])
+                    rec.linf, rec.l2 = float(delta[j].abs().max()), float(delta[j].norm())
+                    self.adversarial[idx[j]] = x_adv[j]
+        self.after.append(after.tolist())
+        new = int(self.robust[broken_here].sum())
+        self.robust[broken_here] = False
+        for i in broken_here.tolist():
+            self.records[i].robust = False
+        config = attack.describe() | ({"targets": stage.targets} if stage.targets else {})
+        result = StageResult(attack=label or stage.label, estimator=stage.estimator, attacked=int(idx.numel()),
+                             broken=int(broken_here.numel()), new=new, seconds=time.perf_counter() - t0,
+                             robust_accuracy_after=int(self.robust.sum()) / len(y), config=config)
+        self.stages.append(result)
+        return result
+
+    def escalate(self, stage: Stage, scale: int, round_: int, idx: torch.Tensor, label: str
+                 ) -> tuple[torch.Tensor, float]:
+        """One escalated stage on the still-robust inputs ``idx`` (for :func:`.convergence.certify`)."""
+        before = self.robust.clone()
+        result = self.run(stage, stage.build(self.model, scale, round_), idx, label)
+        return (before & ~self.robust).nonzero().squeeze(1), result.seconds
+
+
+def _line(s: StageResult) -> str:
+    return (f"{s.attack} ({s.estimator}): attacked {s.attacked}, broke {s.broken} ({s.new} new), "
+            f"robust accuracy {s.robust_accuracy_after:.4f}, {s.seconds:.1f} s")
 
 
 def standard_evaluation(
@@ -232,70 +244,52 @@ def standard_evaluation(
     hart_gamma: float | None = None,
     batch_size: int = 128,
     cascade: bool = True,
-    progress: Callable[[str], None] | None = None,
+    progress: bool | Callable[[str], None] = True,
+    budgets: dict[str, Any] | None = None,
 ) -> StandardEvaluation:
     """Run the standard evaluation of ``model`` on images ``x`` in [0, 1] with labels ``y``.
 
     ``eps`` is the budget in pixel units under ``norm`` (``"Linf"`` or ``"L2"``); ``version`` one
     of ``standard``, ``plus``, ``rand``. HART's ``gamma`` is tuned on a held-out slice of
     ``train_data``'s training split when given (never on ``x``), else ``hart_gamma`` (default 1).
-    ``progress`` receives one line per finished stage.
+    ``progress``: one line per finished stage on stderr (``True``, the default), none
+    (``False``), or each line passed to a callable. ``budgets`` overrides entries of the
+    version's budgets (:data:`.cascade.BUDGETS`; for studies of the cascade itself, never
+    needed for the number to quote).
     """
     norm = _check_inputs(model, x, y, eps, norm, version)
+    b = dict(BUDGETS[version])
+    unknown = set(budgets or {}) - set(b)
+    if unknown:
+        raise ValueError(f"budgets: unknown keys {sorted(unknown)}; expected some of {sorted(b)}")
+    b.update(budgets or {})
+    report = _reporter(progress)
     started = time.perf_counter()
-    reseed = getattr(model.encoder, "reseed", None)
-    if reseed is not None:
-        reseed(seed)
-    was_training = model.training
-    model.eval()
-    try:
+    model.encoder.reseed(seed)
+    with evaluating(model):
         if hart_gamma is None:
+            if model.is_spiking and train_data is not None and report is not None:
+                report(f"tuning HART's gamma on held-out training data ({', '.join(map(str, HART_GAMMAS))})")
             gamma, tuned = _tune_hart(model, train_data, eps, norm, seed) if model.is_spiking else (None, False)
         else:
             gamma, tuned = float(hart_gamma), False
-        with torch.no_grad():
-            clean_pred = torch.cat([model(x[i:i + batch_size]).argmax(-1) for i in range(0, len(y), batch_size)])
-        correct = clean_pred == y
-        robust = correct.clone()
-        adv_pred = clean_pred.clone()
-        records = [InputRecord(index=i, label=int(y[i]), clean_pred=int(clean_pred[i]), robust=bool(correct[i]))
-                   for i in range(len(y))]
-        stages: list[StageResult] = []
-        for s_index, stage in enumerate(build_stages(model, eps, norm, version, gamma or 1.0, seed)):
-            pool = robust if cascade else correct
-            idx = pool.nonzero().squeeze(1)
-            t0 = time.perf_counter()
-            broken_here = torch.zeros(0, dtype=torch.long)
-            config = stage.build(model).describe() | ({"targets": stage.targets} if stage.targets else {})
-            if idx.numel():
-                x_adv, pred = _run_stage(model, stage, x[idx], y[idx], batch_size)
-                fooled = pred != y[idx]
-                broken_here = idx[fooled]
-                delta = (x_adv - x[idx]).flatten(1)
-                for j in fooled.nonzero().squeeze(1).tolist():
-                    rec = records[int(idx[j])]
-                    rec.broken_by.append(s_index)
-                    if rec.attack is None:
-                        rec.attack, rec.estimator, rec.adv_pred = stage.attack, stage.estimator, int(pred[j])
-                        rec.linf, rec.l2 = float(delta[j].abs().max()), float(delta[j].norm())
-            new = int(robust[broken_here].sum())
-            robust[broken_here] = False
-            for i in broken_here.tolist():
-                records[i].robust = False
-            stages.append(StageResult(attack=stage.attack, estimator=stage.estimator, attacked=int(idx.numel()),
-                                      broken=int(broken_here.numel()), new=new,
-                                      seconds=time.perf_counter() - t0,
-                                      robust_accuracy_after=int(robust.sum()) / len(y), config=config))
-            if progress is not None:
-                s = stages[-1]
-                progress(f"{s.attack} ({s.estimator}): attacked {s.attacked}, broke {s.broken} "
-                         f"({s.new} new), robust accuracy {s.robust_accuracy_after:.4f}, {s.seconds:.1f} s")
-    finally:
-        model.train(was_training)
-    n = len(y)
-    k = int(robust.sum())
+        state = _Cascade(model, x, y, _predict(model, x, batch_size).argmax(-1), batch_size, seed, cascade)
+        stages = build_stages(model, eps, norm, b, gamma or 1.0, seed)
+        for stage in stages:
+            pool = state.robust if cascade else state.correct
+            result = state.run(stage, stage.build(model), pool.nonzero().squeeze(1))
+            if report is not None:
+                report(_line(result))
+        convergence = certify(stages, [s.new for s in state.stages], state.robust, state.escalate,
+                              rounds=b["escalation_rounds"], sample=b["escalation_sample"],
+                              count=b["escalation_stages"], tolerance=b["escalation_tolerance"], seed=seed,
+                              report=report)
+    labels = y.tolist()
+    flags = robust_mask(labels, [[r.clean_pred for r in state.records]], state.after)  # the one worst-case kernel
+    assert flags == state.robust.tolist(), "per-input bookkeeping disagrees with the worst-case kernel"
+    n, k = len(y), sum(flags)
     return StandardEvaluation(n=n, eps=float(eps), norm=norm, version=version,
-                              clean_accuracy=int(correct.sum()) / n, robust_accuracy=k / n,
-                              robust_accuracy_ci=clopper_pearson(k, n), stages=stages, records=records,
-                              cascade=cascade, seconds=time.perf_counter() - started,
-                              hart_gamma=gamma, hart_tuned=tuned)
+                              clean_accuracy=int(state.correct.sum()) / n, robust_accuracy=k / n,
+                              robust_accuracy_ci=clopper_pearson(k, n), stages=state.stages, records=state.records,
+                              cascade=cascade, seconds=time.perf_counter() - started, hart_gamma=gamma,
+                              hart_tuned=tuned, convergence=convergence, adversarial=state.adversarial)

@@ -3,8 +3,7 @@
 Hao et al. (ICLR 2024) tune HART's ``gamma`` per model and report that the attack success
 rate is unimodal in it; the public code picked it on the test set it then reported. Here
 the search runs on a held-out slice of the *training* set (``ImageDataset.validation_split``),
-and RGA's ``gamma``/``beta`` or STBP's surrogate width get the same chance. (It lives below
-``bench`` because the standard evaluation tunes HART with it.)
+and RGA's ``gamma``/``beta`` or STBP's surrogate width get the same chance.
 """
 
 from __future__ import annotations
@@ -15,10 +14,12 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from .._checks import check_seed
 from ..attacks import Attack, make_attack
-from ..data import ImageDataset, iterate_batches
+from ..data import ImageDataset
 from ..gradients import make_estimator, shared_forward
 from ..models import SpikingModel
+from .evaluate import evaluate
 
 
 @dataclass
@@ -37,26 +38,9 @@ def attack_success_rate(model: SpikingModel, x: torch.Tensor, y: torch.Tensor,
                         factory: Callable[[SpikingModel], Attack], *, seed: int = 0, batch_size: int = 128) -> float:
     """ASR of ``factory(model)`` on ``(x, y)``: over the inputs classified correctly, the share
     fooled (0 when none is correct). Stochastic encoders are reseeded from ``seed`` first."""
-    reseed = getattr(model.encoder, "reseed", None)
-    if reseed is not None:
-        reseed(seed)
-    attack = factory(model)
-    correct = fooled = 0
-    was_training = model.training
-    model.eval()
-    try:
-        for xb, yb in iterate_batches(x, y, batch_size, shuffle=False):
-            with torch.no_grad():
-                ok = model(xb).argmax(-1) == yb
-            if not ok.any():
-                continue
-            x_adv = attack(xb[ok], yb[ok])
-            with torch.no_grad():
-                fooled += int((model(x_adv).argmax(-1) != yb[ok]).sum())
-            correct += int(ok.sum())
-    finally:
-        model.train(was_training)
-    return fooled / correct if correct else 0.0
+    result = evaluate(model, (x, y), factory, seed=seed, batch_size=batch_size, keep_examples=False,
+                      skip_misclassified=True)
+    return result.asr or 0.0
 
 
 def tune_estimator(
@@ -80,6 +64,7 @@ def tune_estimator(
     """
     if not values:
         raise ValueError("values: expected at least one candidate")
+    seed = check_seed("seed", seed)
     held_out = data.validation_split(fraction, seed=seed)
     x, y = held_out.split("test")
     x, y = x[:n], y[:n]

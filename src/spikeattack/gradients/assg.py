@@ -64,6 +64,8 @@ class AdaptiveArcTan:
 class _LayerState:
     """One spiking layer's moments ``M_t, D_t`` (per time step) and its surrogate hook."""
 
+    time_invariant = False  # a surrogate shaped per step: the neuron runs its reference loop
+
     def __init__(self, owner: "ASSG") -> None:
         self.owner = owner
         self.M: dict[int, torch.Tensor] = {}
@@ -83,6 +85,7 @@ class _LayerState:
 
 
 class ASSG(GradientEstimator):
+    stateful = True  # the per-neuron sharpness adapts across an attack's iterations
     name = "assg"
 
     def __init__(self, omega: float | None = None, relax: float = 1.5, beta1: float = 0.9, beta2: float = 0.9) -> None:

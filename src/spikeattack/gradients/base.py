@@ -5,7 +5,7 @@ input gradient is formed. An estimator is a *mode of the model*, not another mod
 ``estimator(model, x)`` returns logits whose autograd graph carries that estimator's
 gradient. Attacks call it instead of ``model(x)``.
 
-Two families (DESIGN.md, "one forward, several backwards"):
+Two families ("one forward, several backwards"):
 
 - ``stbp``: exact backpropagation through time with a surrogate spike derivative;
 - rate-path estimators (``bptr``, ``rga``, ``hart``, ``cba``): the gradient flows through
@@ -17,6 +17,7 @@ Two families (DESIGN.md, "one forward, several backwards"):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import ClassVar
 
 import torch
 
@@ -26,7 +27,10 @@ from ..models import SpikingModel
 class GradientEstimator(ABC):
     """Base class. Subclasses set ``name`` and implement :meth:`forward`."""
 
-    name: str = "base"
+    name: ClassVar[str] = "base"
+    #: whether the estimator keeps state across the iterations of one attack (ASSG, MDSE):
+    #: attacks :meth:`reset` it at every call, and a shared forward never serves it.
+    stateful: ClassVar[bool] = False
 
     def __call__(self, model: SpikingModel, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(model, SpikingModel):

@@ -28,13 +28,18 @@ logits (for ``cba``, whose own forward is the ANN twin's, this differs from ``cb
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
 
 from ..models import SpikingModel
+from .._checks import check_number
 from .base import GradientEstimator
+from .bptr import BPTR
+from .cba import CBA
+from .hart import HART
+from .rga import RGA
+from .stbp import STBP
 
 
 def normalise_l1(g: torch.Tensor) -> torch.Tensor:
@@ -65,18 +70,19 @@ class _Tap(torch.autograd.Function):
 class MDSE(GradientEstimator):
     name = "mdse"
 
-    def __init__(self, members: Sequence[str | GradientEstimator] = ("stbp", "bptr", "rga", "hart", "cba"),
-                 lr: float = 1.0) -> None:
-        from . import make_estimator  # the registry imports this module
+    stateful = True  # per-input mixture weights, updated across an attack's iterations
 
-        if isinstance(members, str) or len(members) < 2:
+    def __init__(self, members: Sequence[GradientEstimator] | None = None, lr: float = 1.0) -> None:
+        if members is None:  # the five fixed estimators of the standard evaluation
+            members = [STBP(), BPTR(), RGA(), HART(), CBA()]
+        if isinstance(members, str) or not isinstance(members, Sequence) or len(members) < 2:
             raise ValueError(f"members: expected at least two estimators, got {members!r}")
-        self.members = [make_estimator(m) for m in members]
+        if not all(isinstance(m, GradientEstimator) for m in members):
+            raise ValueError("members: expected estimator objects (make_estimator('mdse', members=[...]) takes names)")
+        self.members = list(members)
         if any(isinstance(m, MDSE) for m in self.members):
             raise ValueError("members: a mixture cannot contain a mixture")
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
-            raise ValueError(f"lr: expected a finite number >= 0, got {lr!r}")
-        self.lr = float(lr)
+        self.lr = check_number("lr", lr, low=0)
         self.reset()
 
     def reset(self) -> None:

@@ -23,16 +23,26 @@ collapse into one on ``[B, ...]``.
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import ClassVar
 
 import torch
 
 from ..models import SpikingModel, TimeDistributed
-from ..models.transpose import transpose_ready
+from ..models.layers import transpose_ready
 from ..neurons import LIFNeuron, NeuronProbe, Surrogate
+from .._declare import keep_declaration_honest
 from .base import GradientEstimator
 
 
 class RatePathEstimator(GradientEstimator):
+    #: whether the estimator is this class's gains-times-rate-network backward (so one probed
+    #: forward serves it beside the others: :func:`~spikeattack.gradients.input_gradients`)
+    shares_rate_forward: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        keep_declaration_honest(cls, "shares_rate_forward", ("forward", "gains"), False)
+
     """Base of gain-based rate-path estimators; subclasses define :meth:`gain`."""
 
     #: the probe statistics :meth:`gain` reads (``"current"``, ``"rate"``); a subclass that
@@ -86,9 +96,7 @@ def rate_path_neurons(model: SpikingModel, estimator: str) -> list[LIFNeuron]:
     the body holds a spiking module that is not a spikeattack neuron (its rate path would
     silently treat it as a stateless layer): such a model must go through
     :func:`spikeattack.interop.wrap`."""
-    from ..interop import foreign_spiking_modules
-
-    foreign = foreign_spiking_modules(model.body)
+    foreign = model.foreign_spiking_modules()
     if foreign:
         raise ValueError(f"model: {estimator} cannot follow the rate path through spiking module(s) it does not "
                          f"understand: {', '.join(foreign)}; convert the network with spikeattack.interop.wrap "

@@ -1,4 +1,4 @@
-"""One spiking forward, several estimators' input gradients (DESIGN: "one forward, several
+"""One spiking forward, several estimators' input gradients ("one forward, several
 backwards").
 
 :func:`input_gradients` runs *one* probed spiking forward that records every statistic the
@@ -35,9 +35,10 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..models import SpikingModel
+from ..models import SpikingModel, check_logits
 from ..neurons import NeuronProbe
 from .base import GradientEstimator
+from .registry import make_estimator
 from .cba import CBA
 from .rate import RatePathEstimator, rate_path_neurons
 from .stbp import STBP
@@ -56,8 +57,6 @@ class InputGradient:
 
 def _named(estimators: Sequence[str | GradientEstimator] | Mapping[str, str | GradientEstimator]
            ) -> dict[str, GradientEstimator]:
-    from . import make_estimator
-
     if isinstance(estimators, Mapping):
         named = {str(k): make_estimator(v) for k, v in estimators.items()}
     else:
@@ -75,9 +74,7 @@ def _named(estimators: Sequence[str | GradientEstimator] | Mapping[str, str | Gr
 
 
 def _shares_rate_forward(est: GradientEstimator) -> bool:
-    cls = type(est)
-    return isinstance(est, RatePathEstimator) and cls.forward is RatePathEstimator.forward \
-        and cls.gains is RatePathEstimator.gains
+    return isinstance(est, RatePathEstimator) and est.shares_rate_forward
 
 
 def input_gradients(
@@ -174,8 +171,8 @@ _ACTIVE: contextvars.ContextVar["SharedForward | None"] = contextvars.ContextVar
 
 
 def adaptive(est: GradientEstimator) -> bool:
-    """Whether ``est`` keeps state across an attack's iterations (it overrides ``reset``)."""
-    return type(est).reset is not GradientEstimator.reset
+    """Whether ``est`` keeps state across an attack's iterations (declared: ``stateful``)."""
+    return est.stateful
 
 
 def draws_noise(est: GradientEstimator, model: SpikingModel) -> bool:
@@ -216,11 +213,11 @@ class SharedForward:
                            draws_noise(est, model))
         return None if found is None else found[key]
 
-    def predict(self, model: SpikingModel, x: torch.Tensor) -> torch.Tensor:
+    def predict(self, model: SpikingModel, x: torch.Tensor, name: str = "model") -> torch.Tensor:
         """``model(x).argmax(-1)`` without a graph, computed once per equal input (and noise
         state) in the block: the clean predictions of cells that share their inputs."""
-        found = self._memo(model, x, ("predict",), (), lambda: model(x).argmax(-1), True)
-        return model(x).argmax(-1) if found is None else found
+        found = self._memo(model, x, ("predict",), (), lambda: check_logits(model(x), name).argmax(-1), True)
+        return check_logits(model(x), name).argmax(-1) if found is None else found
 
     def _memo(self, model: SpikingModel, x: torch.Tensor, context: Any, match: Sequence[torch.Tensor | None],
               compute: Callable[[], Any], draws: bool) -> Any:
@@ -256,12 +253,12 @@ class SharedForward:
         return entry["result"]
 
 
-def predict(model: SpikingModel, x: torch.Tensor) -> torch.Tensor:
+def predict(model: SpikingModel, x: torch.Tensor, name: str = "model") -> torch.Tensor:
     """``model(x).argmax(-1)`` (no graph), served by the active :func:`shared_forward` block
-    when an equal prediction was made in it."""
+    when an equal prediction was made in it; NaN or infinite logits are a ``ValueError``."""
     cache = _ACTIVE.get()
     with torch.no_grad():
-        return model(x).argmax(-1) if cache is None else cache.predict(model, x)
+        return check_logits(model(x), name).argmax(-1) if cache is None else cache.predict(model, x, name)
 
 
 def active_shared_forward() -> SharedForward | None:

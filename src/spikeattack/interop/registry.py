@@ -9,28 +9,25 @@ that computes what ``module`` computes *and is called the same way*:
 - :class:`~spikeattack.neurons.MembraneLIFNeuron` for a neuron handed its membrane
   (``(x_t, mem)`` in, ``(s_t, mem)`` out).
 
-An adapter raises ``ValueError`` naming the option it cannot express. Types match
-exactly: a subclass of a registered type may change the dynamics, so it is *not*
-adapted and counts as not understood.
-
-:func:`foreign_spiking_modules` lists the spiking modules of a network that are not
-spikeattack neurons: registered types, anything in SpikingJelly's ``neuron`` package,
-subclasses of snnTorch's ``SpikingNeuron``, and leaf modules outside torch whose class
-name says neuron/node/leak/LIF/spik. The rate-path estimators refuse a model holding one.
+SpikingJelly's and snnTorch's own adapters come from their modules' ``ADAPTERS`` dicts,
+merged (:func:`adapters_for`) only for a network that uses that framework; registered
+adapters win over them. An adapter raises ``ValueError`` naming the option it cannot
+express. Types match exactly: a subclass of a registered type may change the dynamics, so
+it is *not* adapted and counts as not understood (a spiking module left after the
+conversion, :func:`spikeattack.neurons.foreign_spiking_modules`, is a ``ValueError``).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 from torch import nn
 
-from ..neurons import LIFNeuron, ReLUNeuron
+from ..neurons import LIFNeuron, foreign_spiking_modules, register_foreign_neuron_type
+from .frameworks import used_frameworks
 
 Adapter = Callable[[nn.Module], LIFNeuron]
-_ADAPTERS: dict[type, Adapter] = {}
-_NAME_HINT = re.compile(r"neuron|node|leak|lif|spik", re.IGNORECASE)
+_REGISTERED: dict[type, Adapter] = {}  # register_neuron's; they win over a framework's own
 
 
 def register_neuron(neuron_type: type, adapter: Adapter) -> None:
@@ -41,44 +38,17 @@ def register_neuron(neuron_type: type, adapter: Adapter) -> None:
         raise ValueError(f"neuron_type: {neuron_type.__name__} is already a spikeattack neuron")
     if not callable(adapter):
         raise ValueError(f"adapter: expected a callable module -> LIFNeuron, got {type(adapter).__name__}")
-    _ADAPTERS[neuron_type] = adapter
+    _REGISTERED[neuron_type] = adapter
+    register_foreign_neuron_type(neuron_type)
 
 
-def _load_builtin_adapters(module: nn.Module) -> None:
-    """Register the SpikingJelly / snnTorch adapters once a model uses those frameworks."""
-    roots = {type(m).__module__.split(".")[0] for m in module.modules()}
-    if "spikingjelly" in roots:
-        from . import spikingjelly  # noqa: F401  (registers on import)
-    if "snntorch" in roots:
-        from . import snntorch  # noqa: F401
-
-
-def _is_spiking(m: nn.Module) -> bool:
-    if isinstance(m, (LIFNeuron, ReLUNeuron)):
-        return False
-    if type(m) in _ADAPTERS:
-        return True
-    for base in type(m).__mro__:
-        where = base.__module__ or ""
-        if where.startswith("spikingjelly.activation_based.neuron"):
-            return True
-        if where.startswith("snntorch") and base.__name__ == "SpikingNeuron":
-            return True
-    where = type(m).__module__ or ""
-    native = where.startswith(("torch.", "spikeattack.", "spikingjelly.", "snntorch."))
-    return not native and not any(True for _ in m.children()) and bool(_NAME_HINT.search(type(m).__name__))
-
-
-def foreign_spiking_modules(module: nn.Module) -> list[str]:
-    """``"path (Type)"`` for every spiking module of ``module`` that is not a spikeattack neuron."""
-    out, seen = [], set()
-    for name, m in module.named_modules():
-        if id(m) in seen:
-            continue
-        seen.add(id(m))
-        if _is_spiking(m):
-            out.append(f"{name or '<root>'} ({type(m).__module__}.{type(m).__name__})")
-    return out
+def adapters_for(module: nn.Module) -> dict[type, Adapter]:
+    """The adapters that apply to ``module``: its frameworks' ``ADAPTERS``, then the registered ones."""
+    merged: dict[type, Adapter] = {}
+    for framework in used_frameworks(module):
+        merged.update(framework.ADAPTERS)
+    merged.update(_REGISTERED)
+    return merged
 
 
 def _set_child(root: nn.Module, path: str, new: nn.Module) -> None:
@@ -95,10 +65,10 @@ def convert_neurons(module: nn.Module) -> list[LIFNeuron]:
 
     Raises ``ValueError`` naming the type of any spiking module left that no adapter knows.
     """
-    _load_builtin_adapters(module)
+    adapters = adapters_for(module)
     converted: dict[int, LIFNeuron] = {}
     for name, m in list(module.named_modules()):
-        adapter = _ADAPTERS.get(type(m))
+        adapter = adapters.get(type(m))
         if adapter is None or not name:
             continue
         if id(m) not in converted:
@@ -108,7 +78,7 @@ def convert_neurons(module: nn.Module) -> list[LIFNeuron]:
                                  f"got {type(new).__name__}")
             converted[id(m)] = new
         _set_child(module, name, converted[id(m)])
-    if _ADAPTERS.get(type(module)) is not None:
+    if adapters.get(type(module)) is not None:
         raise ValueError(f"model: {type(module).__name__} is a bare neuron; wrap a network that contains it")
     unknown = foreign_spiking_modules(module)
     if unknown:

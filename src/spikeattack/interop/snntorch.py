@@ -14,6 +14,9 @@ Surrogates: ``fast_sigmoid(slope)`` -> :class:`FastSigmoid`, ``atan(alpha)`` (th
 :class:`MembraneLIFNeuron` called as ``lif(cur, mem)``. Options the equations above do not
 cover (``inhibition``, ``state_quant``, ``reset_delay=False``, graded spikes, a per-neuron
 ``beta``/``threshold``, ``surrogate_disable``) raise ``ValueError`` naming them.
+
+``ADAPTERS`` maps the neuron type to its adapter; :mod:`.registry` merges it once a model
+uses snnTorch (this module imports nothing of the registry).
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from __future__ import annotations
 import inspect
 
 import snntorch
+from torch import nn
 
 from ..neurons import ArcTan, FastSigmoid, LIFNeuron, MembraneLIFNeuron, Sigmoid, StepLIFNeuron, Surrogate
-from .registry import register_neuron
 
 _SURROGATES = {"fast_sigmoid": (FastSigmoid, "slope"), "atan": (ArcTan, "alpha"), "sigmoid": (Sigmoid, "slope")}
 
@@ -66,4 +69,14 @@ def adapt_leaky(module: snntorch.Leaky) -> LIFNeuron:
     return MembraneLIFNeuron(**kwargs)
 
 
-register_neuron(snntorch.Leaky, adapt_leaky)
+ADAPTERS = {snntorch.Leaky: adapt_leaky}
+
+
+def reset_states(net: nn.Module) -> None:
+    """A fresh membrane for every snnTorch neuron of ``net``.
+
+    Per instance: ``utils.reset`` resets the class-wide ``instances`` list, which a deep copy
+    of a network (as :func:`~spikeattack.interop.wrap` makes) never joins."""
+    for m in net.modules():
+        if isinstance(m, snntorch.SpikingNeuron) and hasattr(m, "reset_mem"):
+            m.reset_mem()

@@ -9,15 +9,19 @@ or :class:`StepLIFNeuron` (``step_mode="s"``) with SpikingJelly's equations (its
 with ``detach_reset``. Surrogates: ``ATan(alpha)`` -> :class:`ArcTan` (alpha),
 ``Sigmoid(alpha)`` -> :class:`Sigmoid` (alpha), ``PiecewiseQuadratic(alpha)`` -> :class:`Triangle`
 of half-width ``1/alpha`` (``alpha - alpha^2 |x|`` on ``|x| <= 1/alpha``).
+
+``ADAPTERS`` maps each neuron type to its adapter; :mod:`.registry` merges it once a model
+uses SpikingJelly (this module imports nothing of the registry).
 """
 
 from __future__ import annotations
 
+from spikingjelly.activation_based import functional as sj_functional
 from spikingjelly.activation_based import neuron as sj_neuron
 from spikingjelly.activation_based import surrogate as sj_surrogate
+from torch import nn
 
 from ..neurons import ArcTan, LIFNeuron, Sigmoid, StepLIFNeuron, Surrogate, Triangle
-from .registry import register_neuron
 
 
 def convert_surrogate(fn) -> Surrogate:
@@ -58,6 +62,9 @@ def adapt_plif(module: sj_neuron.ParametricLIFNode) -> LIFNeuron:
     return _node(module, 1.0 - rate, bool(module.decay_input))
 
 
-register_neuron(sj_neuron.IFNode, adapt_if)
-register_neuron(sj_neuron.LIFNode, adapt_lif)
-register_neuron(sj_neuron.ParametricLIFNode, adapt_plif)
+ADAPTERS = {sj_neuron.IFNode: adapt_if, sj_neuron.LIFNode: adapt_lif, sj_neuron.ParametricLIFNode: adapt_plif}
+
+
+def reset_states(net: nn.Module) -> None:
+    """A fresh state for SpikingJelly's own neurons of ``net`` (``functional.reset_net``)."""
+    sj_functional.reset_net(net)

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._checks import check_number, check_seed
 from ..encoding import ENCODINGS
 from ..neurons import RESETS, SURROGATES
 
@@ -52,6 +53,11 @@ class ModelConfig:
         positive_int("in_channels", self.in_channels)
         positive_int("num_classes", self.num_classes, 2)
         positive_int("timesteps", self.timesteps)
+        check_seed("encoder_seed", self.encoder_seed)
+        if not isinstance(self.arch, str) or not self.arch:
+            raise ValueError(f"arch: expected an architecture name, got {self.arch!r}")
+        if not isinstance(self.arch_options, dict):
+            raise ValueError(f"arch_options: expected a table of options, got {self.arch_options!r}")
         size = tuple(self.input_size)
         if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):
             raise ValueError(f"input_size: expected (height, width) of positive integers, got {self.input_size!r}")
@@ -77,7 +83,10 @@ class ModelConfig:
         for name in ("mean", "std"):
             value = getattr(self, name)
             if value is not None:
-                value = tuple(float(v) for v in value)
+                if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+                    raise ValueError(f"{name}: expected a list of 1 or in_channels={self.in_channels} finite numbers, "
+                                     f"got {value!r}")
+                value = tuple(check_number(name, v) for v in value)
                 if len(value) not in (1, self.in_channels):
                     raise ValueError(f"{name}: expected 1 or in_channels={self.in_channels} values, got {len(value)}")
                 object.__setattr__(self, name, value)
@@ -85,6 +94,27 @@ class ModelConfig:
             raise ValueError(f"std: expected values > 0, got {self.std}")
         if self.neuron == "if" and self.decay != 1.0:
             object.__setattr__(self, "decay", 1.0)
+
+    @classmethod
+    def for_dataset(cls, data: Any, *, normalize: bool = False, **fields_: Any) -> "ModelConfig":
+        """The config of a model for ``data`` (an :class:`~spikeattack.data.ImageDataset`): its input
+        shape and classes; event frames are the spike train itself (``encoding="spikes"``, T = the
+        frames per sample); ``normalize`` takes per-channel mean/std from the training split."""
+        c, h, w = data.input_shape
+        if data.is_sequence:
+            encoding = fields_.get("encoding", "spikes")
+            if encoding not in ("spikes", "direct") or normalize:
+                raise ValueError(f"encoding: {data.name} holds spike frames; it takes no encoding or normalisation")
+            timesteps = fields_.get("timesteps", data.timesteps)
+            if timesteps != data.timesteps:
+                raise ValueError(f"timesteps: {data.name} has {data.timesteps} frames per sample, got {timesteps}")
+            fields_ = {**fields_, "encoding": "spikes", "timesteps": data.timesteps}
+        if normalize:
+            x, _ = data.split("train")
+            dims = (0, 1, 3, 4) if data.is_sequence else (0, 2, 3)
+            fields_ = {**fields_, "mean": tuple(x.mean(dim=dims).tolist()),
+                       "std": tuple(x.std(dim=dims).clamp_min(1e-6).tolist())}
+        return cls(in_channels=c, input_size=(h, w), num_classes=data.num_classes, **fields_)
 
     @property
     def is_spiking(self) -> bool:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
-from .transpose import TransposeOnly
+from .transpose import TransposeOnly, transposable
 
 
 class TimeDistributed(nn.Module):
@@ -46,3 +48,19 @@ def conv_bn(in_channels: int, out_channels: int, kernel_size: int = 3, *, stride
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2,
                      bias=not batch_norm)
     return td(conv, nn.BatchNorm2d(out_channels)) if batch_norm else td(conv)
+
+
+def transpose_ready(module: nn.Module, is_neuron: Callable[[nn.Module], bool]) -> bool:
+    """Whether ``module``'s rate network can run transpose-only: every module in it is a
+    spiking neuron (``is_neuron``), a ``TimeDistributed`` of a :func:`transposable` layer, an
+    ``Identity``, or a container whose forward combines its children by linear operations
+    only: ``nn.Sequential``, or a class that declares ``rate_linear = True`` (e.g. a residual
+    block, whose addition is linear). Any other module may compute something nonlinear from
+    the activations, which the zeros of the transpose-only forward would get wrong."""
+    if is_neuron(module):
+        return True
+    if isinstance(module, TimeDistributed):
+        return transposable(module.module)
+    if type(module) in (nn.Sequential, nn.Identity) or getattr(type(module), "rate_linear", False) is True:
+        return all(transpose_ready(m, is_neuron) for m in module.children())
+    return False

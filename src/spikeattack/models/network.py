@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..encoding import make_encoder
-from ..neurons import LIFNeuron, ReLUNeuron, make_surrogate
+from ..neurons import LIFNeuron, ReLUNeuron, foreign_spiking_modules, make_surrogate
 from .config import ModelConfig
 from .registry import ArchSpec, build_body
 
@@ -78,6 +78,11 @@ class SpikingModel(nn.Module):
     def spiking_neurons(self) -> list[LIFNeuron]:
         """The spiking layers in forward order (the last one is the penultimate layer)."""
         return [m for m in self.body.modules() if isinstance(m, LIFNeuron)]
+
+    def foreign_spiking_modules(self) -> list[str]:
+        """Spiking modules of the body that are not spikeattack neurons (``"path (Type)"``): a
+        foreign neuron left in the network, which the rate path cannot follow."""
+        return foreign_spiking_modules(self.body)
 
     # ------------------------------------------------------------------ forward
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:
@@ -199,6 +204,17 @@ class SpikingModel(nn.Module):
     def ann_twin(self) -> "SpikingModel":
         """The ANN with the same weights and ReLU in place of every spiking neuron."""
         return self.twin(self.config.replace(neuron="relu"))
+
+
+def check_logits(logits: torch.Tensor, name: str = "model") -> torch.Tensor:
+    """``logits`` when every value is finite; else a ``ValueError`` naming ``name``: a NaN or
+    infinite output is an error, never a prediction (``argmax`` of NaN logits is class 0, so
+    it would score as an accuracy, or as an input no attack can change)."""
+    if not bool(torch.isfinite(logits).all()):
+        bad = int((~torch.isfinite(logits.detach())).flatten(1).any(1).sum()) if logits.dim() else 1
+        raise ValueError(f"{name}: its output (logits) holds NaN or infinite values for {bad} of {len(logits)} "
+                         "inputs; no prediction of it can be scored (check its weights: a diverged training?)")
+    return logits
 
 
 def build_model(config: ModelConfig | dict) -> SpikingModel:

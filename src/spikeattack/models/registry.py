@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 from torch import nn
 
+from .._registry import Registry
+
 
 @dataclass(frozen=True)
 class ArchSpec:
@@ -24,24 +26,17 @@ class ArchSpec:
 
 
 ArchBuilder = Callable[..., nn.Module]
-ARCHS: dict[str, ArchBuilder] = {}
+ARCHS: Registry[ArchBuilder] = Registry("arch")
 
 
 def register_arch(name: str) -> Callable[[ArchBuilder], ArchBuilder]:
-    def decorate(builder: ArchBuilder) -> ArchBuilder:
-        if name in ARCHS:
-            raise ValueError(f"arch: {name!r} is registered twice")
-        ARCHS[name] = builder
-        return builder
-
-    return decorate
+    """Decorator: make ``builder(spec, **options)`` the architecture ``name``."""
+    return ARCHS.register(name)
 
 
 def build_body(name: str, spec: ArchSpec, options: dict[str, Any]) -> nn.Module:
     """Build architecture ``name``; unknown names or options give a ``ValueError``."""
-    if name not in ARCHS:
-        raise ValueError(f"arch: unknown name {name!r}; expected one of {', '.join(sorted(ARCHS))}")
-    builder = ARCHS[name]
+    builder = ARCHS.get_builder(name)
     accepted = [p for p in inspect.signature(builder).parameters if p != "spec"]
     unknown = set(options) - set(accepted)
     if unknown:

@@ -152,21 +152,3 @@ class TransposeOnly(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         return input_vjp(ctx.module, ctx.in_shape, grad), None
-
-
-def transpose_ready(module: nn.Module, is_neuron: Callable[[nn.Module], bool]) -> bool:
-    """Whether ``module``'s rate network can run transpose-only: every module in it is a
-    spiking neuron (``is_neuron``), a ``TimeDistributed`` of a :func:`transposable` layer, an
-    ``Identity``, or a container whose forward combines its children by linear operations
-    only: ``nn.Sequential``, or a class that declares ``rate_linear = True`` (e.g. a residual
-    block, whose addition is linear). Any other module may compute something nonlinear from
-    the activations, which the zeros of the transpose-only forward would get wrong."""
-    from .layers import TimeDistributed
-
-    if is_neuron(module):
-        return True
-    if isinstance(module, TimeDistributed):
-        return transposable(module.module)
-    if type(module) in (nn.Sequential, nn.Identity) or getattr(type(module), "rate_linear", False) is True:
-        return all(transpose_ready(m, is_neuron) for m in module.children())
-    return False

@@ -40,33 +40,35 @@ Two hooks serve the gradient estimators (a layer above) without the neuron knowi
 
 from __future__ import annotations
 
-import math
-from typing import Callable
+from typing import Callable, ClassVar
 
 import torch
 from torch import nn
 
+from .._checks import check_number
+from .._declare import keep_declaration_honest
 from .fused import FusedLIF, lif_sequence
 from .probe import NeuronProbe
 from .surrogate import Rectangular, Surrogate, spike
 
 RESETS = ("hard", "soft")  # a ModelConfig's resets
 NEURON_RESETS = RESETS + ("subtract", "none")  # also snnTorch's (spikeattack.interop)
-#: the options (instance attributes) the fused path knows; a neuron with any other attribute
-#: (an option added later) runs the reference loop until the fused path learns it.
-FUSED_OPTIONS = frozenset({"_decay", "_threshold", "reset", "v_reset", "surrogate", "probe", "rate_fn", "fused",
-                           "detach_reset", "strict", "decay_input", "v_rest"})
-_MODULE_STATE = frozenset(vars(nn.Module()))
 
 
 def _check_float(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    return float(value)
+    return check_number(name, value)
 
 
 class LIFNeuron(nn.Module):
     """Multi-step LIF neuron; ``decay=1.0`` gives IF. Input and output ``[T, B, ...]``."""
+
+    #: whether the step dynamics are this class's (so the fused path computes them); a subclass
+    #: that overrides them without declaring ``fused_dynamics`` itself runs the reference loop
+    fused_dynamics: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        keep_declaration_honest(cls, "fused_dynamics", ("initial_state", "charge", "after_fire", "step"), False)
 
     def __init__(
         self,
@@ -176,18 +178,13 @@ class LIFNeuron(nn.Module):
 
         True when ``fused`` is on, the reset is ``hard`` or ``soft``, and ``detach_reset``,
         ``strict``, ``decay_input`` and ``v_rest`` have their defaults (False, False, False,
-        0), the neuron carries no attribute outside :data:`FUSED_OPTIONS` (an option added
-        to the neuron later runs the reference loop until the fused path implements it), no
-        subclass overrides the step's dynamics, and the surrogate is the same at every time
-        step (an adaptive one, such as ASSG's per-step sharpness, overrides ``at_step``).
+        0), the class declares these dynamics (``fused_dynamics``), and the surrogate is the
+        same at every time step (it declares ``time_invariant``; ASSG's per-step sharpness
+        does not).
         """
-        cls = type(self)
-        return (self.fused and self.reset in RESETS and not self.detach_reset and not self.strict
-                and not self.decay_input and self.v_rest == 0.0
-                and type(self.surrogate).at_step is Surrogate.at_step
-                and set(vars(self)) - _MODULE_STATE <= FUSED_OPTIONS
-                and all(getattr(cls, name) is getattr(LIFNeuron, name)  # a subclass's own dynamics
-                        for name in ("initial_state", "charge", "after_fire", "step")))
+        return (self.fused and self.fused_dynamics and self.reset in RESETS and not self.detach_reset
+                and not self.strict and not self.decay_input and self.v_rest == 0.0
+                and self.surrogate.time_invariant)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.rate_fn is not None:

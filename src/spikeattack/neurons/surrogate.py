@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
+
+from .._declare import keep_declaration_honest
+from .._registry import Registry
 
 #: dtypes whose arithmetic with a Python scalar rounds the scalar to the dtype first, so that a
 #: 0-d tensor of the dtype may stand in for the scalar without changing a bit
@@ -24,6 +28,13 @@ class Surrogate:
 
     width: float = 1.0
     name = "base"
+    #: whether :meth:`at_step` returns the surrogate itself at every step (the fused LIF path
+    #: then applies); a subclass overriding ``at_step`` without declaring this is not
+    time_invariant: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        keep_declaration_honest(cls, "time_invariant", ("at_step",), False)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.width, (int, float)) and math.isfinite(self.width) and self.width > 0):
@@ -127,17 +138,14 @@ class FastSigmoid(Surrogate):
         return 1.0 / (self.width * u.abs() + 1.0) ** 2
 
 
-SURROGATES: dict[str, type[Surrogate]] = {
-    cls.name: cls for cls in (Rectangular, Triangle, Sigmoid, ArcTan, FastSigmoid)
-}
+SURROGATES: Registry[type[Surrogate]] = Registry("surrogate")
+for _cls in (Rectangular, Triangle, Sigmoid, ArcTan, FastSigmoid):
+    SURROGATES.register(_cls.name)(_cls)
 
 
 def make_surrogate(name: str, width: float | None = None) -> Surrogate:
     """Build a surrogate by name (``rectangular``, ``triangle``, ``sigmoid``, ``arctan``, ``fast_sigmoid``)."""
-    if name not in SURROGATES:
-        raise ValueError(f"surrogate: unknown name {name!r}; expected one of {', '.join(SURROGATES)}")
-    cls = SURROGATES[name]
-    return cls() if width is None else cls(width=float(width))
+    return SURROGATES.make(name) if width is None else SURROGATES.make(name, width=float(width))
 
 
 def _heaviside(u: torch.Tensor, strict: bool) -> torch.Tensor:

@@ -17,42 +17,23 @@ of) every training batch by adversarial examples crafted on the model being trai
 - Seeded: the attack's random start is seeded from ``seed`` plus a per-call counter (a
   new start every batch, the same sequence on every run), and the share of the batch that
   is replaced is drawn from a generator seeded with ``seed``.
-
-Layering: ``training`` sits below ``gradients`` and ``attacks`` (DESIGN.md). This module
-is the one place where training calls upward, and only through the ``perturb`` hook
-injected into the training loop: :mod:`spikeattack.attacks` is imported lazily inside the
-functions, never at module import time, so importing ``spikeattack.training`` does not pull
-in (or cycle with) the attack layer.
 """
 
 from __future__ import annotations
 
-import inspect
-import math
 from typing import Any
 
 import torch
 
+from .._checks import check_int, check_number, check_seed
+from ..attacks import ATTACKS, make_attack
+from ..gradients import make_estimator
 from ..models import SpikingModel
 
 
-def _attack_classes() -> dict[str, type]:
-    from ..attacks import ATTACKS  # upward import, lazily (see the module docstring)
-
-    return ATTACKS
-
-
 def _accepts(cls: type, name: str) -> bool:
-    """Whether attack class ``cls`` (or a base up to :class:`Attack`) takes keyword ``name``."""
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        if name in inspect.signature(init).parameters:
-            return True
-        if klass.__name__ == "Attack":
-            break
-    return False
+    """Whether attack class ``cls`` takes keyword ``name`` (its declared ``parameters``)."""
+    return name in cls.parameters
 
 
 class AdversarialPerturbation:
@@ -73,9 +54,10 @@ class AdversarialPerturbation:
         self._attack: Any = None  # the attack built on the last model seen
 
     def _params(self) -> dict[str, Any]:
-        cls = _attack_classes()[self.attack]
-        params: dict[str, Any] = {"eps": self.eps, "grad": self.grad, "grad_params": self.grad_params,
-                                  "seed": self.seed}
+        cls = ATTACKS[self.attack]
+        params: dict[str, Any] = {"eps": self.eps, "seed": self.seed}
+        if cls.uses_gradient:
+            params.update(grad=self.grad, grad_params=self.grad_params)
         if _accepts(cls, "steps"):
             params["steps"] = self.steps
         if self.alpha is not None:
@@ -84,8 +66,6 @@ class AdversarialPerturbation:
 
     def build(self, model: SpikingModel):
         """The attack object for ``model`` (cached while the model stays the same)."""
-        from ..attacks import make_attack  # upward import, lazily (see the module docstring)
-
         if self._attack is None or self._attack.model is not model:
             self._attack = make_attack(self.attack, model, **self._params())
         return self._attack
@@ -116,12 +96,6 @@ class AdversarialPerturbation:
         return f"AdversarialPerturbation({self.describe()})"
 
 
-def _finite(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    return float(value)
-
-
 def adversarial_perturbation(attack: str = "pgd", *, eps: float, steps: int = 3, alpha: float | None = None,
                              grad: str = "stbp", grad_params: dict[str, Any] | None = None, ratio: float = 1.0,
                              seed: int = 0) -> AdversarialPerturbation:
@@ -136,40 +110,25 @@ def adversarial_perturbation(attack: str = "pgd", *, eps: float, steps: int = 3,
     adversarial examples (1.0: Madry et al.; 0.5: mixed clean/adversarial); ``seed`` seeds
     the random starts and the choice of the replaced share.
 
-    Every bad argument is a ``ValueError`` naming it, raised here rather than at the first
-    batch. The attack (and :mod:`spikeattack.attacks`) is loaded lazily: the one upward call
-    of the training layer, made through the injected ``perturb`` hook.
+    Every bad argument is a ``ValueError`` naming it, raised here rather than at the first batch.
     """
-    classes = _attack_classes()
-    if not isinstance(attack, str) or attack not in classes:
-        raise ValueError(f"attack: unknown name {attack!r}; expected one of {', '.join(sorted(classes))}")
-    cls = classes[attack]
-    if not getattr(cls, "image_domain", True) or not _accepts(cls, "eps"):
-        usable = sorted(n for n, c in classes.items() if getattr(c, "image_domain", True) and _accepts(c, "eps"))
+    cls = ATTACKS.get_builder(attack)
+    if not cls.image_domain or not _accepts(cls, "eps"):
+        usable = sorted(n for n, c in ATTACKS.items() if c.image_domain and _accepts(c, "eps"))
         raise ValueError(f"attack: {attack!r} takes no eps budget; adversarial training uses one of {', '.join(usable)}")
-    eps = _finite("eps", eps)
-    if not 0.0 < eps <= 1.0:
-        raise ValueError(f"eps: expected a value in (0, 1] (pixel units), got {eps}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps: expected an integer >= 1, got {steps!r}")
+    eps = check_number("eps", eps, low=0, low_open=True, high=1)
+    steps = check_int("steps", steps)
     if alpha is not None:
-        alpha = _finite("alpha", alpha)
-        if alpha <= 0:
-            raise ValueError(f"alpha: expected a value > 0, got {alpha}")
+        alpha = check_number("alpha", alpha, low=0, low_open=True)
         if not _accepts(cls, "alpha"):
             raise ValueError(f"alpha: attack {attack!r} has no step size")
     if grad_params is not None and not isinstance(grad_params, dict):
         raise ValueError(f"grad_params: expected a dict, got {type(grad_params).__name__}")
     if not isinstance(grad, str):
         raise ValueError(f"grad: expected an estimator name, got {type(grad).__name__}")
-    from ..gradients import make_estimator  # validates the name and its parameters
-
-    make_estimator(grad, **(grad_params or {}))
-    ratio = _finite("ratio", ratio)
-    if not 0.0 < ratio <= 1.0:
-        raise ValueError(f"ratio: expected a share in (0, 1], got {ratio}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed: expected an integer, got {seed!r}")
+    make_estimator(grad, **(grad_params or {}))  # validates the name and its parameters
+    ratio = check_number("ratio", ratio, low=0, low_open=True, high=1)
+    seed = check_seed("seed", seed)
     return AdversarialPerturbation(attack, eps=eps, steps=steps, alpha=alpha, grad=grad, grad_params=grad_params,
                                    ratio=ratio, seed=seed)
 

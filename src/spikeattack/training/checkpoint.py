@@ -3,32 +3,48 @@
 Layout (a plain dict of JSON-able data and tensors)::
 
     {"format": "spikeattack-checkpoint", "version": 1,
-     "config": ModelConfig.to_dict(), "state_dict": {...}, "metadata": {...}}
+     "config": ModelConfig.to_dict(), "state_dict": {...}, "metadata": {...},
+     "digest": sha256 of config and weights}
+
+Every load is validated before the model is used (:func:`load_checkpoint`): the format, the
+metadata keys spikeattack reads back, the config (its ranges, and whether the model fits
+the device's memory, checked *before* it is built), the digest (a file damaged after it was
+written, e.g. a flipped bit, is refused; files written before the digest existed load
+without it) and the weights (:func:`spikeattack.models.state.check_state_dict`: tensors of
+the network's keys, shapes and kinds, all finite).
 """
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any
 
 import torch
 
-from ..io import atomic_write
+from ..io import write_bytes
 from ..models import ModelConfig, SpikingModel, build_model
+from ..models.footprint import check_fits
+from ..models.state import check_state_dict, state_digest
 
 FORMAT = "spikeattack-checkpoint"
 VERSION = 1
 
 
-def save_checkpoint(path: str | os.PathLike, model: SpikingModel, metadata: dict[str, Any] | None = None) -> None:
-    """Write ``model``'s weights and config (and JSON-able ``metadata``) to ``path``."""
+def save_checkpoint(model: SpikingModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
+    """Write ``model``'s weights and config (and JSON-able ``metadata``) to ``path`` (``torch.save``'s order).
+
+    The file is serialised in memory first and written atomically (:func:`spikeattack.io.atomic_write`):
+    a full disk is an ``OSError`` naming ``path`` and leaves the old file (or none), nothing else."""
     if not isinstance(model, SpikingModel):
         raise ValueError(f"model: expected a SpikingModel, got {type(model).__name__}")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(),
-               "state_dict": state, "metadata": dict(metadata or {})}
-    with atomic_write(path) as f:  # unique temporary name: concurrent writers never collide
-        torch.save(payload, f)
+    config = model.config.to_dict()
+    payload = {"format": FORMAT, "version": VERSION, "config": config, "state_dict": state,
+               "metadata": dict(metadata or {}), "digest": state_digest(config, state)}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes(path, buffer.getvalue())  # unique temporary name: concurrent writers never collide
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -47,7 +63,20 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         if not isinstance(payload.get(key), dict):
             raise ValueError(f"checkpoint: {os.fspath(path)!r} lacks {key!r}")
     check_metadata(payload.get("metadata"), os.fspath(path))
+    where = f"checkpoint {os.fspath(path)!r}"
+    state = payload["state_dict"]
+    if any(not isinstance(v, torch.Tensor) for v in state.values()):
+        check_state_dict(state, {}, where)  # names the values that are not tensors
     return payload
+
+
+def verify_digest(payload: dict[str, Any], where: str) -> None:
+    """The checksum written with the weights and config must match them (absent: an older file)."""
+    digest = payload.get("digest")
+    if digest is not None and (not isinstance(digest, str) or digest != state_digest(payload["config"],
+                                                                                     payload["state_dict"])):
+        raise ValueError(f"{where}: its weights or config do not match the checksum written with them; the file "
+                         "was damaged or edited after it was saved")
 
 
 def _is_count(value: Any) -> bool:
@@ -82,20 +111,9 @@ def check_metadata(metadata: Any, where: str) -> None:
 
 
 def load_weights(model: SpikingModel, state_dict: dict[str, torch.Tensor], source: str = "state_dict") -> None:
-    """Strictly load ``state_dict`` into ``model``: any missing, extra or mis-shaped key is an error."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    wrong = sorted(k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape)
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
-        if wrong:
-            parts.append(f"shape mismatch {wrong[:5]}")
-        raise ValueError(f"{source}: weights do not fit architecture {model.config.arch!r}: " + "; ".join(parts))
+    """Strictly load ``state_dict`` into ``model``: tensors of exactly its keys, shapes and kinds,
+    all finite (:func:`spikeattack.models.state.check_state_dict`), else a ``ValueError``."""
+    check_state_dict(state_dict, model.state_dict(), source, f"architecture {model.config.arch!r}")
     model.load_state_dict(state_dict, strict=True)
 
 
@@ -115,6 +133,14 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
             if getattr(config, key) != getattr(expect, key):
                 raise ValueError(f"checkpoint: {os.fspath(path)!r} has {key}={getattr(config, key)!r}, "
                                  f"expected {getattr(expect, key)!r}")
+    where = f"checkpoint {os.fspath(path)!r}"
+    try:  # before the model is built: a stored T or width too large for this device is refused, not allocated
+        check_fits(config, map_location, batch=1, gradient=False, origin=where)
+    except ValueError as exc:
+        message = str(exc)
+        raise ValueError(message if message.startswith(where) else f"{where}: {message}") from exc
     model = build_model(config)
-    load_weights(model, payload["state_dict"], source=f"checkpoint {os.fspath(path)!r}")
+    check_state_dict(payload["state_dict"], model.state_dict(), where, f"architecture {config.arch!r}")
+    verify_digest(payload, where)
+    model.load_state_dict(payload["state_dict"], strict=True)
     return model.to(map_location).eval(), dict(payload.get("metadata") or {})

@@ -22,10 +22,13 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import ImageDataset, iterate_batches
+from .._checks import check_seed
 from ..device import autocast, check_amp
+from ..evaluation.accuracy import accuracy
 from ..models import SpikingModel
 
 LOSSES = ("ce", "mse")
@@ -66,6 +69,7 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: expected one of {allowed}, got {getattr(self, name)!r}")
         check_amp(self.amp)
+        check_seed("seed", self.seed)
 
 
 @dataclass
@@ -97,24 +101,6 @@ def compute_loss(name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch
     raise ValueError(f"loss: expected one of {LOSSES}, got {name!r}")
 
 
-@torch.no_grad()
-def accuracy(model: SpikingModel, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 256,
-             progress: bool = False) -> float:
-    """Clean accuracy of ``model`` (eval mode) on images ``x`` (uint8 or [0,1] float), labels ``y``."""
-    if len(y) == 0:
-        raise ValueError("y: no inputs; accuracy of an empty set is undefined")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    batches = iterate_batches(x, y, batch_size, shuffle=False)
-    for xb, yb in tqdm(batches, total=math.ceil(len(y) / batch_size), desc="eval", disable=not progress,
-                       leave=False, file=sys.stderr):
-        correct += (model(xb.to(device)).argmax(-1) == yb.to(device)).sum()
-    model.train(was_training)
-    return int(correct) / max(len(y), 1)
-
-
 def _optimizer(model: SpikingModel, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -143,7 +129,10 @@ def train_model(
 
     Seeded: the same ``cfg.seed`` gives the same batches and dropout masks. With
     ``perturb``, each batch is replaced by ``perturb(model, x, y)`` (adversarial training).
-    Returns the per-epoch history (loss, train accuracy, test accuracy, seconds).
+    Returns the per-epoch history (loss, train accuracy, test accuracy, seconds). A final
+    mini-batch of a single input is skipped when the model has batch-norm (it cannot normalise
+    one value per channel); a training that diverges (NaN or infinite weights after an epoch)
+    is a ``ValueError`` naming ``lr``, never a saved model.
     """
     cfg = cfg or TrainConfig()
     if not isinstance(model, SpikingModel):
@@ -160,6 +149,7 @@ def train_model(
     sched = _scheduler(opt, cfg, steps)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
     history = TrainHistory()
+    batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
         model.train()
@@ -170,6 +160,8 @@ def train_model(
         bar = tqdm(batches, total=steps, desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress,
                    leave=False, file=sys.stderr)
         for step, (xb, yb) in enumerate(bar):
+            if batch_norm and len(yb) == 1:
+                continue  # batch-norm statistics of one value per channel do not exist
             xb, yb = xb.to(device), yb.to(device)
             if perturb is not None:
                 xb = perturb(model, xb, yb).detach()
@@ -188,6 +180,12 @@ def train_model(
             seen += len(yb)
             if progress and step % 20 == 0:  # reading the running values synchronises the device
                 bar.set_postfix(loss=f"{float(total_loss) / seen:.4f}", acc=f"{int(correct) / seen:.3f}")
+        if not seen:
+            raise ValueError("data: one training input cannot train a model with batch-norm; use at least two "
+                             "(--limit-train)")
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            raise ValueError(f"lr: the training diverged in epoch {epoch} (NaN or infinite weights); lower the "
+                             f"learning rate (lr={cfg.lr}) or change the loss")
         test_acc = accuracy(model, data.test_x, data.test_y) if evaluate_each_epoch else None
         record = EpochRecord(epoch, float(total_loss) / seen, int(correct) / seen, test_acc,
                              time.perf_counter() - start)
