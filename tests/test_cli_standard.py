@@ -27,7 +27,7 @@ def test_evaluate_version_prints_the_documented_fields(checkpoint, capsys, monke
     assert result["n"] == 12 and result["eps"] == 0.1 and result["norm"] == "Linf" and result["version"] == "standard"
     low, high = result["robust_accuracy_ci"]
     assert low <= result["robust_accuracy"] <= high <= 1
-    assert result["hart_tuned"] and len([s for s in result["stages"] if not s["attack"].startswith("escalation")]) == 4
+    assert result["hart_tuned"] and len([s for s in result["stages"] if not s["attack"].startswith("escalation")]) == 5
     assert result["converged"] in (True, False) and "rounds" in result["convergence"]
     assert {"attack", "grad", "attacked", "broken", "seconds"} <= set(result["stages"][0])
 

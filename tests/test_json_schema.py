@@ -197,7 +197,7 @@ def test_eval_and_the_standard_evaluation(models, capsys, monkeypatch):
                                                     "--version", "standard", "--limit", "8"]))
     assert std["norm"] == "L2" and std["checkpoint"] == str(snn) and len(std["records"]) == 8
     assert std["converged"] in (True, False) and std["convergence"]["sample"] <= 4
-    assert {s["grad"] for s in std["stages"]} >= {"assg", "mdse", "none"}
+    assert {s["grad"] for s in std["stages"]} >= {"assg", "hart", "mdse", "none"}
     assert all(s["config"]["norm"] == "L2" for s in std["stages"])
     broken = sum(not r["robust"] and r["clean_pred"] == r["label"] for r in std["records"])
     correct = sum(r["clean_pred"] == r["label"] for r in std["records"])

@@ -92,7 +92,7 @@ def test_cascade_attacks_only_inputs_still_robust(both):
 
 def test_stages_follow_the_recipe(digits_snn, digits_ann):
     names = [(s.label, s.estimator) for s in build_stages(digits_snn, 0.1, "linf", BUDGETS["standard"], 1.0, 0)]
-    assert names == [("sapgd", "assg"), ("apgd-t", "assg"), ("apgd-ce", "mdse"), ("square", "none")]
+    assert names == [("sapgd", "assg"), ("apgd-ce", "hart"), ("apgd-t", "assg"), ("apgd-ce", "mdse"), ("square", "none")]
     plus = [(s.label, s.estimator) for s in build_stages(digits_snn, 0.1, "linf", dict(BUDGETS["plus"], fixed_apgd_steps=2), 1.0, 0)]
     grads = ["stbp", "bptr", "rga", "hart", "cba"]
     assert plus == ([("sapgd", "assg")] + [("apgd-ce", g) for g in grads]

@@ -24,13 +24,12 @@ from __future__ import annotations
 import torch
 
 from .base import GradientAttack, check_int
-from .sda import cw_margin
+from .sda import CWOrCELoss
 from .threat import Budget, check_frames, project_counts
 
-LOSSES = ("ce", "cw")
 
 
-class CountPGD(GradientAttack):
+class CountPGD(CWOrCELoss, GradientAttack):
     """``eps``: L0 budget (a count or ``"1%"``; None: unbounded); ``steps``: iterations (25);
     ``alpha``: events added or removed per element and step (1); ``max_change``: optional
     bound on an element's change in events; ``loss``: ``"ce"`` or ``"cw"``."""
@@ -50,17 +49,10 @@ class CountPGD(GradientAttack):
         self.steps = check_int("steps", steps)
         self.alpha = check_int("alpha", alpha)
         self.max_change = None if max_change is None else check_int("max_change", max_change)
-        if loss not in LOSSES:
-            raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
-        self.loss_name = loss
+        self.set_loss(loss)
         self.flips: torch.Tensor | None = None
         self.events: torch.Tensor | None = None
         self.success: torch.Tensor | None = None
-
-    def loss(self, logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        if self.loss_name == "cw":
-            return -cw_margin(logits, y, target)
-        return super().loss(logits, y, target)
 
     def check_inputs(self, x: torch.Tensor, y: torch.Tensor) -> None:
         super().check_inputs(x, y)

@@ -35,13 +35,12 @@ import math
 import torch
 
 from .base import GradientAttack, check_int, check_number
-from .sda import cw_margin
+from .sda import CWOrCELoss
 from .threat import RetimeBudget, check_frames
 
-LOSSES = ("ce", "cw")
 
 
-class Retime(GradientAttack):
+class Retime(CWOrCELoss, GradientAttack):
     """``jitter`` (bins, >= 1), ``delay`` (total bins), ``tamper`` (events moved: a count or
     ``"x%"`` of the input's events); ``steps`` (50); ``moves``: fraction of the input's events
     moved per iteration (0.05); ``loss``: ``"ce"`` or ``"cw"``."""
@@ -59,18 +58,11 @@ class Retime(GradientAttack):
         self.budget = RetimeBudget.make(jitter, delay, tamper)
         self.steps = check_int("steps", steps)
         self.moves = check_number("moves", moves, low=0, low_open=True, high=1)
-        if loss not in LOSSES:
-            raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
-        self.loss_name = loss
+        self.set_loss(loss)
         self.jitter: torch.Tensor | None = None
         self.delay: torch.Tensor | None = None
         self.tampered: torch.Tensor | None = None
         self.success: torch.Tensor | None = None
-
-    def loss(self, logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        if self.loss_name == "cw":
-            return -cw_margin(logits, y, target)
-        return super().loss(logits, y, target)
 
     def check_inputs(self, x: torch.Tensor, y: torch.Tensor) -> None:
         super().check_inputs(x, y)

@@ -60,6 +60,23 @@ def cw_margin(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None
     return (own - other if target is None else other - own).clamp_min(0)
 
 
+class CWOrCELoss:
+    """Mixin for an event attack's ``loss``: ``"ce"`` (the attack base's cross-entropy) or ``"cw"``
+    (minus :func:`cw_margin`, the loss the attack ascends)."""
+
+    LOSSES = ("ce", "cw")
+
+    def set_loss(self, loss: str) -> None:
+        if loss not in self.LOSSES:
+            raise ValueError(f"loss: expected one of {self.LOSSES}, got {loss!r}")
+        self.loss_name = loss
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        if self.loss_name == "cw":
+            return -cw_margin(logits, y, target)
+        return super().loss(logits, y, target)  # type: ignore[misc]
+
+
 def candidate_scores(flat: torch.Tensor, grad: torch.Tensor, selected: torch.Tensor,
                      generator: torch.Generator) -> torch.Tensor:
     """Generation step 2's ranking of batch-first ``[B, E]`` elements: ``|g|`` where the gradient

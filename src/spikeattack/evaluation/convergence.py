@@ -12,7 +12,8 @@ and is reported as such (never as final).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable
 
 import torch
@@ -50,6 +51,30 @@ class ConvergenceReport:
     def to_dict(self) -> dict[str, Any]:
         return {"converged": self.converged, "sample": self.sample, "tolerance": self.tolerance,
                 "last_round_broken": self.last_broken, "rounds": [asdict(r) for r in self.rounds]}
+
+
+class CascadeResult:
+    """What the image and the event evaluations' results share: the convergence verdict and the
+    JSON form (every dataclass field but ``adversarial``; stages, records and the report as dicts)."""
+
+    convergence: ConvergenceReport | None
+
+    @property
+    def converged(self) -> bool | None:
+        """Whether the last escalation round no longer moved the number (None: not checked)."""
+        return None if self.convergence is None else self.convergence.converged
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "adversarial"}  # type: ignore[arg-type]
+        out["stages"] = [asdict(s) for s in out["stages"]]
+        out["records"] = [asdict(r) for r in out["records"]]
+        out["robust_accuracy_ci"] = list(out["robust_accuracy_ci"])
+        out["convergence"] = None if self.convergence is None else self.convergence.to_dict()
+        out["converged"] = self.converged
+        return out
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
 
 
 def best_stages(stages: list[Stage], broke: list[int], count: int) -> list[Stage]:

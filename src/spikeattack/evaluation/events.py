@@ -49,10 +49,9 @@ success, flips on the inputs both fool, seconds per input (the comparison of ``r
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -64,7 +63,7 @@ from ..models import SpikingModel, evaluating
 from ..results.robust import robust_mask
 from ..results.statistics import clopper_pearson, compare_paired
 from .cascade import Stage
-from .convergence import ConvergenceReport, certify
+from .convergence import CascadeResult, ConvergenceReport, certify
 from .standard import InputRecord, StageResult, _reporter
 
 VERSIONS = ("standard", "plus")
@@ -87,7 +86,7 @@ class EventInputRecord(InputRecord):
 
 
 @dataclass
-class EventEvaluation:
+class EventEvaluation(CascadeResult):
     """What :func:`event_evaluation` returns: the fields of
     :class:`~spikeattack.evaluation.standard.StandardEvaluation` (``eps`` the budget in
     elements, ``norm="L0"``) plus the budget as given, the elements per input, the frame
@@ -113,23 +112,6 @@ class EventEvaluation:
     minimal_flips: dict[str, Any] | None = None
     convergence: ConvergenceReport | None = None
     adversarial: torch.Tensor | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def converged(self) -> bool | None:
-        """Whether the last escalation round no longer moved the number (None: not checked)."""
-        return None if self.convergence is None else self.convergence.converged
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "adversarial"}
-        out["stages"] = [asdict(s) for s in self.stages]
-        out["records"] = [asdict(r) for r in self.records]
-        out["robust_accuracy_ci"] = list(self.robust_accuracy_ci)
-        out["convergence"] = None if self.convergence is None else self.convergence.to_dict()
-        out["converged"] = self.converged
-        return out
-
-    def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,9 @@ number (:mod:`.convergence`); their breaks count like any stage's.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -31,7 +30,7 @@ from ..models import SpikingModel, evaluating
 from ..results.robust import robust_mask
 from ..results.statistics import clopper_pearson
 from .cascade import BUDGETS, HART_GAMMAS, VERSIONS, Stage, build_stages
-from .convergence import ConvergenceReport, certify
+from .convergence import CascadeResult, ConvergenceReport, certify
 from .evaluate import evaluate
 from .tune import tune_estimator
 
@@ -69,7 +68,7 @@ class InputRecord:
 
 
 @dataclass
-class StandardEvaluation:
+class StandardEvaluation(CascadeResult):
     """What :func:`standard_evaluation` returns (and ``spikeattack evaluate --json`` prints).
 
     ``adversarial`` holds, per input, the adversarial example of the first stage that broke it
@@ -91,23 +90,6 @@ class StandardEvaluation:
     hart_tuned: bool = False
     convergence: ConvergenceReport | None = None
     adversarial: torch.Tensor | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def converged(self) -> bool | None:
-        """Whether the last escalation round no longer moved the number (None: not checked)."""
-        return None if self.convergence is None else self.convergence.converged
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "adversarial"}
-        out["stages"] = [asdict(s) for s in self.stages]
-        out["records"] = [asdict(r) for r in self.records]
-        out["robust_accuracy_ci"] = list(self.robust_accuracy_ci)
-        out["convergence"] = None if self.convergence is None else self.convergence.to_dict()
-        out["converged"] = self.converged
-        return out
-
-    def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
 
 
 def _check_inputs(model: SpikingModel, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str, version: str) -> str:
