@@ -181,3 +181,27 @@ def test_standard_evaluation_record(built):
     first = rec.extra["first_stage"]
     assert [f >= 0 for f in first] == [bool(b) for b in rec.broken]
     assert isinstance(Record.load(ctx.path("standard")).extra["stages"], list)
+
+
+def test_standard_evaluation_keeps_every_input_sapgd_or_torchattacks_apgd_ce_breaks(built):
+    """The issue's bar on two small foreign models: no input broken by SA-PGD + ASSG alone (its
+    published 100 steps) or by torchattacks' APGD-CE (100 steps, the net's own autograd) survives
+    the standard evaluation (its default, parameter-free budgets)."""
+    root, _ = built
+    catalog = {"sapgd-assg-100": {"kind": "attack", "attack": "sapgd", "grad": "assg", "steps": 100},
+               "ta-apgd-ce": {"kind": "autoattack", "components": ["apgd-ce"], "steps": 100},
+               "standard": {"kind": "standard"}}
+    saved = dict(suite.SUITE)
+    suite.SUITE.update(TINY)
+    try:
+        for name in TINY:
+            ctx = Context(name, EPS, 2 * N, weights=root / "weights", results=root / "results-bar")
+            recs = {recipe: run(ctx, recipe, catalog) for recipe in catalog}
+            standard = np.array(recs["standard"].broken, dtype=bool)
+            for peer in ("sapgd-assg-100", "ta-apgd-ce"):
+                broken = np.array(recs[peer].broken, dtype=bool)
+                assert broken.any(), (name, peer)  # the peer breaks something, so the check can fail
+                assert not (broken & ~standard).any(), (name, peer, np.flatnonzero(broken & ~standard))
+    finally:
+        suite.SUITE.clear()
+        suite.SUITE.update(saved)

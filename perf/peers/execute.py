@@ -181,7 +181,12 @@ def run_square(ctx: Context, name: str, spec: dict) -> Record:
                       {"queries": queries.tolist()})
 
 
+AUTOATTACK = ("apgd-ce", "apgd-t", "fab-t", "square")
+
+
 def run_autoattack(ctx: Context, name: str, spec: dict) -> Record:
+    """torchattacks' AutoAttack components in its order (``spec["components"]``: a subset), each on
+    the inputs still robust."""
     import torchattacks as ta
 
     eps, native, steps, queries = ctx.eps, ctx.native, spec.get("steps", 100), spec.get("queries", 5000)
@@ -193,6 +198,7 @@ def run_autoattack(ctx: Context, name: str, spec: dict) -> Record:
         ("square", ta.Square(native, norm="Linf", eps=eps, n_queries=queries, n_restarts=1, p_init=0.8,
                              seed=ctx.seed)),
     ]
+    components = [(c, a) for c, a in components if c in spec.get("components", AUTOATTACK)]
     alive, cost = ctx.correct_idx(), torch.zeros(ctx.n)
     broken, per = [], {}
     with Clock() as clock:

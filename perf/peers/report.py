@@ -61,9 +61,24 @@ def model_table(recs: dict[str, Record], n: int) -> list[str]:
     return lines
 
 
+def bar(std: Record, peers: dict[str, Record], peer_only: int, n: int) -> list[str]:
+    """The issue's four checks, each "yes"/"no" ("?" where a peer's record is missing)."""
+    aa, sp = peers.get("autoattack"), peers.get("sapgd-assg-100")
+    complete = set(peers) >= set(PEERS) - {"standard"}
+
+    def mark(ok: bool | None) -> str:
+        return "?" if ok is None else ("yes" if ok else "**no**")
+
+    return [mark(std.robust <= min(r.robust for r in peers.values()) if complete else None) + ",",
+            mark(peer_only <= 0.01 * n if complete else None) + ",",
+            mark(std.cpu_s <= aa.cpu_s if aa else None) + ",",
+            mark(std.cpu_s <= 2 * sp.cpu_s if sp else None)]
+
+
 def summary_rows(results: Path, models, eps_list, n: int) -> list[str]:
     lines = ["| model | eps | clean | `standard` robust | strongest peer (robust) | peer-only breaks | "
-             "CPU `standard` / AutoAttack / SA-PGD-100 |", "|---|---|---:|---:|---|---:|---:|"]
+             "CPU `standard` / AutoAttack / SA-PGD-100 | bar: robust, peer-only, CPU vs AA, CPU vs 2x SA-PGD |",
+             "|---|---|---:|---:|---|---:|---:|---|"]
     for model in models:
         for eps in eps_list:
             recs = load_records(results, model, eps, PEERS, n)
@@ -77,7 +92,8 @@ def summary_rows(results: Path, models, eps_list, n: int) -> list[str]:
             cpu = f"{std.cpu_s:,.0f} / {aa.cpu_s:,.0f} / {sp.cpu_s:,.0f}" if aa and sp else f"{std.cpu_s:,.0f} / — / —"
             best_txt = f"{best} ({100 * peers[best].robust / n:.1f}%)" if best else "—"
             lines.append(f"| {model} | {eps_label(eps).replace('_', '/')} | {100 * sum(std.clean_correct) / n:.1f}% | "
-                         f"{100 * std.robust / n:.1f}% | {best_txt} | {len(union)} | {cpu} |")
+                         f"{100 * std.robust / n:.1f}% | {best_txt} | {len(union)} | {cpu} | "
+                         f"{' '.join(bar(std, peers, len(union), n))} |")
     return lines
 
 
@@ -93,6 +109,46 @@ def suite_rows(models, weights: Path) -> list[str]:
                      f"{meta['readout']}, {meta['encoding']} | {100 * meta['clean_accuracy']:.1f}% | "
                      f"{meta['train_cpu_s']:,.0f} |")
     return lines
+
+
+def square_bound(results: Path, model: str, eps: float, n: int) -> list[str]:
+    """Why the 2x SA-PGD CPU bar and the robust-accuracy bar cannot both hold on ``model``: after
+    SA-PGD + ASSG-100, the only stage that breaks enough inputs to reach AutoAttack's robust count
+    is Square (``square-5000-p08`` alone, per-input queries recorded); reaching that count needs
+    Square to run at least ``q`` queries, where ``q`` is the query at which the k-th of the inputs
+    SA-PGD and every other measured gradient stage left broke (those stages' breaks granted for
+    free), and every input still robust at ``q`` costs ``q`` queries. The bound prices
+    queries at Square's own measured CPU per query on this model."""
+    recs = load_records(results, model, eps, ["sapgd-assg-100", "autoattack"], n)
+    square_path = results / model / eps_label(eps) / "square-5000-p08.json"
+    if len(recs) < 2 or not square_path.exists():
+        return []
+    sp, aa, sq = recs["sapgd-assg-100"], recs["autoattack"], Record.load(square_path)
+    alive = [i for i in range(n) if sp.clean_correct[i] and not sp.broken[i]]
+    folder = results / model / eps_label(eps)
+    others = [Record.load(p) for p in sorted(folder.glob("*.json"))
+              if not p.stem.startswith(("square", "autoattack", "standard", "hart"))]
+    gradient = {i for rec in others if rec.n == n for i in alive if rec.broken[i]}
+    need = len(alive) - aa.robust - len(gradient)  # every gradient break granted for free
+    if need <= 0:
+        return []
+    queries = sq.extra["queries"]
+    breaks = sorted(queries[i] for i in alive if sq.broken[i] and i not in gradient)
+    if len(breaks) < need:
+        return [f"- {model}: Square-5000 breaks {len(breaks)} of the {len(alive)} inputs SA-PGD leaves; "
+                f"AutoAttack's count needs {need}."]
+    q = breaks[need - 1]
+    per_query = sum(sq.cost[i] for i in alive) / sum(queries[i] for i in alive)
+    rest = len(alive) - len(gradient)
+    least = per_query * (sum(breaks[:need]) + (rest - need) * q)
+    left = 2 * sp.cpu_s - sp.cpu_s
+    return [f"- {model}, eps {eps_label(eps).replace('_', '/')}: SA-PGD + ASSG-100 ({sp.cpu_s:,.0f} s) leaves "
+            f"{len(alive)} inputs robust, AutoAttack {aa.robust}; every other gradient stage measured ({len(others)} "
+            f"records, granted for free) breaks {len(gradient)} of them, so Square must break {need} more "
+            f"(Square-5000 alone breaks {len(breaks)} of the rest, input number {need} at query {q}); so it "
+            f"runs at least {q} queries, the {rest - need} inputs it has not broken by then cost {q} each: at least {least:,.0f} CPU s at its measured "
+            f"{1000 * per_query:.2f} ms per query and input, against the {left:,.0f} s the 2x SA-PGD bar "
+            f"leaves."]
 
 
 def markdown(results: Path, weights: Path, models, eps_list, n: int, command: str) -> str:
@@ -119,6 +175,13 @@ def markdown(results: Path, weights: Path, models, eps_list, n: int, command: st
            "- MDSE's budget: the MDSE paper is not among the project's papers and our docstring names none; it "
            "runs inside APGD-CE at AutoAttack's APGD budget (100 steps).",
            "- The standard evaluation's interval is Clopper-Pearson at 95% over the N inputs.", ""]
+    bounds = [line for model in models for eps in eps_list for line in square_bound(results, model, eps, n)]
+    if bounds:
+        out += ["## The CPU bar against the robust-accuracy bar", "",
+                "Where a model resists every gradient stage, only Square's queries break its inputs, and "
+                "Square at fewer queries breaks fewer: the cascade cannot be both at or below AutoAttack's "
+                "robust accuracy and within 2x SA-PGD + ASSG-100's CPU with the stages measured here "
+                "(`python perf/peers/stages.py --recipes sapgd-assg-100 square-5000-p08`):", "", *bounds, ""]
     for model in models:
         for eps in eps_list:
             recs = load_records(results, model, eps, PEERS, n)
