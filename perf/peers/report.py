@@ -8,7 +8,6 @@ from pathlib import Path
 from .models import paths
 from .recipes import PEERS
 from .runner import Record, eps_label
-from .suite import SUITE
 
 
 def load_records(results: Path, model: str, eps: float, names, n: int) -> dict[str, Record]:
