@@ -74,6 +74,27 @@ def bar(std: Record, peers: dict[str, Record], peer_only: int, n: int) -> list[s
             mark(std.cpu_s <= 2 * sp.cpu_s if sp else None)]
 
 
+def bar_counts(results: Path, models, eps_list, n: int) -> str:
+    """How many model/eps pairs meet each of the issue's four checks."""
+    checks = [0, 0, 0, 0]
+    pairs = 0
+    for model in models:
+        for eps in eps_list:
+            recs = load_records(results, model, eps, PEERS, n)
+            std = recs.get("standard")
+            if std is None or not set(recs) >= set(PEERS):
+                continue
+            peers = {k: v for k, v in recs.items() if k != "standard"}
+            union = {i for rec in peers.values() for i in missed(rec, std)}
+            pairs += 1
+            for k, mark in enumerate(bar(std, peers, len(union), n)):
+                checks[k] += mark.startswith("yes")
+    names = ["robust accuracy at or below every peer recipe's", "at most 1% of inputs broken by some peer but "
+             "robust under `standard`", "CPU at most AutoAttack's", "CPU at most 2x SA-PGD + ASSG-100's"]
+    return (f"Of the {pairs} model/eps pairs with every recipe run: "
+            + "; ".join(f"{name}: **{c} of {pairs}**" for name, c in zip(names, checks)) + ".")
+
+
 def summary_rows(results: Path, models, eps_list, n: int) -> list[str]:
     lines = ["| model | eps | clean | `standard` robust | strongest peer (robust) | peer-only breaks | "
              "CPU `standard` / AutoAttack / SA-PGD-100 | bar: robust, peer-only, CPU vs AA, CPU vs 2x SA-PGD |",
@@ -159,6 +180,7 @@ def markdown(results: Path, weights: Path, models, eps_list, n: int, command: st
            "`perf/peers/suite.py`.", "", *suite_rows(models, weights), "",
            "## Summary", "", "*peer-only breaks*: inputs broken by some peer recipe that the standard evaluation "
            "reports robust.", "", *summary_rows(results, models, eps_list, n), "",
+           bar_counts(results, models, eps_list, n), "",
            "## Recipes", "", *[f"- `{k}`: {v['about']}" for k, v in PEERS.items()], "",
            "## Method", "",
            "- Every recipe attacks the same clean-correct inputs; an input counts as broken when the wrapped "
