@@ -14,7 +14,9 @@ side ``h = max(round(sqrt(p * H * W)), 1)`` and keeps it when the loss decreases
 6000, 8000 of a 10,000-query run, rescaled to ``steps`` (the paper's schedule).
 
 - Linf: start from vertical stripes of +-eps (random sign per column and channel); a
-  proposal sets the window to +-eps, one random sign per channel.
+  proposal sets the window to +-eps, one random sign per channel, drawn again (up to
+  ``RESAMPLE`` times) while it would leave the clipped image unchanged, as the authors' code
+  does: on a one-channel image half the proposals would otherwise be wasted queries.
 - L2: start from a grid of the centred pattern ``eta`` (values decaying with the ring
   index, ``eta(r) = sum_{k>=r} 1/(k+1)^2`` as in the paper) with random signs, rescaled to
   norm ``eps``. A proposal picks two windows W1, W2, takes the perturbation's mass in
@@ -38,6 +40,7 @@ from .base import Attack, check_int, check_number
 from .projection import check_budget, check_norm, project
 
 SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+RESAMPLE = 10  # Linf: redraws of a proposal's signs while it would leave the image unchanged
 
 
 def margin_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
@@ -128,8 +131,15 @@ class Square(Attack):
         w1 = self._mask(r, c, h, H, W).to(x.device)
         if self.norm == "linf":
             signs = (torch.randint(0, 2, (n, C, 1, 1), generator=self.generator) * 2 - 1).to(x)
-            delta = torch.where(w1, self.eps * signs, delta)
-            return project(x + delta, x, self.eps, self.norm)
+            cand = project(x + torch.where(w1, self.eps * signs, delta), x, self.eps, self.norm)
+            for _ in range(RESAMPLE):  # a proposal that changes nothing wastes a query: draw its signs again
+                same = ((cand - x_adv).abs() < 1e-7).flatten(1).all(1)
+                if not same.any():
+                    break
+                fresh = (torch.randint(0, 2, (n, C, 1, 1), generator=self.generator) * 2 - 1).to(x)
+                signs = torch.where(same.view(-1, 1, 1, 1), fresh, signs)
+                cand = project(x + torch.where(w1, self.eps * signs, delta), x, self.eps, self.norm)
+            return cand
         r2, c2 = self._window(n, H, W, h)
         w2 = self._mask(r2, c2, h, H, W).to(x.device) & ~w1
         both = (w1 | w2).to(x.dtype)
