@@ -48,6 +48,9 @@ def model_table(recs: dict[str, Record], n: int) -> list[str]:
     if std is not None:
         union = sorted({i for name, rec in recs.items() if name != "standard" for i in missed(rec, std)})
         lines.append(f"| *some peer, per input* | | | **{len(union)}** ({100 * len(union) / n:.1f}% of {n}) |")
+        if union:
+            who = [f"{i} ({', '.join(k for k, r in recs.items() if k != 'standard' and r.broken[i])})" for i in union]
+            lines += ["", f"Inputs broken by some peer and robust under `standard` (test index, by whom): {'; '.join(who)}."]
     aa = recs.get("autoattack")
     if aa is not None:
         parts = ", ".join(f"{k} {v['broke']}/{v['attacked']} ({v['cpu_s']:,.0f} s)"
