@@ -64,7 +64,7 @@ from ..results.robust import robust_mask
 from ..results.statistics import clopper_pearson, compare_paired
 from .cascade import Stage
 from .convergence import CascadeResult, ConvergenceReport, certify
-from .standard import InputRecord, StageResult, _reporter
+from .standard import InputRecord, StageResult, _reporter, record_stage
 
 VERSIONS = ("standard", "plus")
 BUDGETS: dict[str, dict[str, Any]] = {
@@ -249,17 +249,8 @@ class _EventCascade:
                     if not self.minimal:
                         self.adversarial[:, i] = x_adv[:, j]
             broken_here = idx[within.to(idx.device)]
-        self.after.append(after.tolist())
-        new = int(self.robust[broken_here].sum())
-        self.robust[broken_here] = False
-        for i in broken_here.tolist():
-            self.records[i].robust = False
         config = (attack or stage.build(self.model, scale, round_)).describe() | {"runs": stage.runs}
-        result = StageResult(attack=label or stage.label, estimator=stage.estimator, attacked=int(idx.numel()),
-                             broken=int(broken_here.numel()), new=new, seconds=time.perf_counter() - t0,
-                             robust_accuracy_after=int(self.robust.sum()) / len(y), config=config)
-        self.stages.append(result)
-        return result
+        return record_stage(self, stage, label, idx, after, broken_here, t0, config)
 
     def escalate(self, stage: Stage, scale: int, round_: int, idx: torch.Tensor, label: str
                  ) -> tuple[torch.Tensor, float]:

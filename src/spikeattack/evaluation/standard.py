@@ -154,6 +154,22 @@ def _reporter(progress: bool | Callable[[str], None]) -> Callable[[str], None] |
     return progress
 
 
+def record_stage(state: Any, stage: Stage, label: str | None, idx: torch.Tensor, after: torch.Tensor,
+                 broken_here: torch.Tensor, t0: float, config: dict[str, Any]) -> StageResult:
+    """Close a stage of a cascade ``state`` (image or event): keep the predictions ``after`` it,
+    mark ``broken_here`` broken in its robust mask and records, append and return its result."""
+    state.after.append(after.tolist())
+    new = int(state.robust[broken_here].sum())
+    state.robust[broken_here] = False
+    for i in broken_here.tolist():
+        state.records[i].robust = False
+    result = StageResult(attack=label or stage.label, estimator=stage.estimator, attacked=int(idx.numel()),
+                         broken=int(broken_here.numel()), new=new, seconds=time.perf_counter() - t0,
+                         robust_accuracy_after=int(state.robust.sum()) / len(state.y), config=config)
+    state.stages.append(result)
+    return result
+
+
 class _Cascade:
     """The running state of one standard evaluation: who is robust, which stage broke what."""
 
@@ -188,17 +204,9 @@ class _Cascade:
                     rec.attack, rec.estimator, rec.adv_pred = label or stage.label, stage.estimator, int(pred[j])
                     rec.linf, rec.l2 = float(delta[j].abs().max()), float(delta[j].norm())
                     self.adversarial[idx[j]] = x_adv[j]
-        self.after.append(after.tolist())
-        new = int(self.robust[broken_here].sum())
-        self.robust[broken_here] = False
-        for i in broken_here.tolist():
-            self.records[i].robust = False
         config = attack.describe() | ({"targets": stage.targets} if stage.targets else {})
-        result = StageResult(attack=label or stage.label, estimator=stage.estimator, attacked=int(idx.numel()),
-                             broken=int(broken_here.numel()), new=new, seconds=time.perf_counter() - t0,
-                             robust_accuracy_after=int(self.robust.sum()) / len(y), config=config)
-        self.stages.append(result)
-        return result
+        return record_stage(self, stage, label, idx, after, broken_here, t0, config)
+
 
     def escalate(self, stage: Stage, scale: int, round_: int, idx: torch.Tensor, label: str
                  ) -> tuple[torch.Tensor, float]:
